@@ -1,0 +1,42 @@
+# The two commands: `make run` starts the whole system, `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export DEBUG ?= true
+
+.PHONY: run test lint venv clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+run: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_demo_article
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+	@echo ""
+	@echo "  API:          http://127.0.0.1:$(PORT)/api/v1/articles/"
+	@echo "  API docs:     http://127.0.0.1:$(PORT)/api/v1/docs/"
+	@echo "  Admin:        http://127.0.0.1:$(PORT)/admin/  (create a user: $(BIN)/python manage.py createsuperuser)"
+	@echo "  Health:       http://127.0.0.1:$(PORT)/healthz  http://127.0.0.1:$(PORT)/readyz"
+	@echo ""
+	exec $(BIN)/gunicorn comments_project.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

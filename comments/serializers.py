@@ -1,0 +1,127 @@
+"""Input validation and output shapes of the public comment API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from comments import moderation
+from comments.models import Comment
+
+BODY_MAX_LENGTH = 10_000
+MAX_ID = 2**63 - 1
+
+
+def reject_unencodable_text(value: str) -> None:
+    """Lone surrogates from JSON escapes cannot be stored in UTF-8 (PostgreSQL errors)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError("Contains characters that are not valid text.") from None
+
+
+class TextField(serializers.CharField):
+    """A CharField that also refuses text PostgreSQL cannot store."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(reject_unencodable_text)
+
+
+def validate_web_url(value: str) -> None:
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except DjangoValidationError:
+        raise serializers.ValidationError("Enter a valid http:// or https:// address.") from None
+
+
+class CommentSubmitSerializer(serializers.Serializer):
+    author_name = TextField(min_length=1, max_length=100)
+    author_email = serializers.EmailField(max_length=254)
+    author_url = TextField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        validators=[validate_web_url],
+    )
+    body = TextField(min_length=1, max_length=BODY_MAX_LENGTH)
+    parent = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID
+    )
+
+    def validate_author_url(self, value: str | None) -> str:
+        return value or ""
+
+
+class CommentEditSerializer(serializers.Serializer):
+    body = TextField(min_length=1, max_length=BODY_MAX_LENGTH)
+
+
+class CommentListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    order = serializers.ChoiceField(choices=["oldest", "newest"], required=False)
+    cursor = serializers.CharField(required=False, max_length=500)
+
+
+class PublicCommentSerializer(serializers.Serializer):
+    """A comment as any reader may see it: never an email, IP or user agent."""
+
+    id = serializers.IntegerField()
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    author_name = serializers.CharField()
+    author_url = serializers.SerializerMethodField()
+    body_html = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    edited_at = serializers.DateTimeField(allow_null=True)
+    removed = serializers.SerializerMethodField()
+    replies = serializers.SerializerMethodField()
+
+    def to_representation(self, instance: Comment) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if instance.status == Comment.Status.REMOVED:
+            data["author_name"] = ""
+        return data
+
+    def get_author_url(self, comment: Comment) -> str | None:
+        if comment.status == Comment.Status.REMOVED:
+            return None
+        return comment.author_url or None
+
+    def get_body_html(self, comment: Comment) -> str:
+        return "" if comment.status == Comment.Status.REMOVED else comment.body_html
+
+    def get_removed(self, comment: Comment) -> bool:
+        return comment.status == Comment.Status.REMOVED
+
+    @extend_schema_field({"type": "array", "items": {"$ref": "#/components/schemas/PublicComment"}})
+    def get_replies(self, comment: Comment) -> list[dict[str, Any]]:
+        children = getattr(comment, "visible_replies", [])
+        return PublicCommentSerializer(children, many=True, context=self.context).data
+
+
+class OwnCommentSerializer(PublicCommentSerializer):
+    """The author's view of their own comment (with the edit token)."""
+
+    status = serializers.CharField()
+    edit_expires_at = serializers.SerializerMethodField()
+
+    def get_edit_expires_at(self, comment: Comment) -> str:
+        return serializers.DateTimeField().to_representation(moderation.edit_expires_at(comment))
+
+
+class SubmittedCommentSerializer(OwnCommentSerializer):
+    edit_token = serializers.CharField()
+
+
+class CommentPageSerializer(serializers.Serializer):
+    """Schema of the paginated comment list."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = PublicCommentSerializer(many=True)

@@ -1,0 +1,171 @@
+"""Public comment endpoints: list, submit, and the author's own comment."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from articles.models import Article
+from comments import moderation, threads, tokens
+from comments.models import Comment
+from comments.request_context import client_ip
+from comments.serializers import (
+    CommentEditSerializer,
+    CommentListQuerySerializer,
+    CommentPageSerializer,
+    CommentSubmitSerializer,
+    OwnCommentSerializer,
+    PublicCommentSerializer,
+    SubmittedCommentSerializer,
+)
+
+TOKEN_HEADER = "X-Comment-Token"  # noqa: S105 (a header name)
+TOKEN_PARAMETER = OpenApiParameter(
+    TOKEN_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="The edit_token returned when the comment was submitted.",
+)
+
+
+class CommentCursorPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 100
+    ordering = ("created_at", "id")
+
+    def get_ordering(self, request, queryset, view):
+        if request.query_params.get("order") == "newest":
+            return ("-created_at", "-id")
+        return ("created_at", "id")
+
+
+class ArticleCommentsView(APIView):
+    pagination_class = CommentCursorPagination
+
+    @extend_schema(
+        parameters=[CommentListQuerySerializer],
+        responses=CommentPageSerializer,
+        summary="Published comments of an article, threaded, cursor-paginated",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        query = CommentListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        article = get_object_or_404(Article.objects.only("id"), slug=slug)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(threads.visible_top_level(article.pk), request, self)
+        threads.attach_replies(page)
+        count = Comment.objects.for_article(article.pk).published().count()
+        return Response(
+            {
+                "count": count,
+                "next": paginator.get_next_link(),
+                "previous": paginator.get_previous_link(),
+                "results": PublicCommentSerializer(page, many=True).data,
+            }
+        )
+
+    @extend_schema(
+        request=CommentSubmitSerializer,
+        responses={202: SubmittedCommentSerializer},
+        summary="Submit a comment; it is checked before it is published",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        article = get_object_or_404(Article, slug=slug)
+        if not article.comments_open:
+            raise PermissionDenied("Comments are closed for this article.")
+        serializer = CommentSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            comment = moderation.submit(
+                article=article,
+                author_name=data["author_name"],
+                author_email=data["author_email"],
+                author_url=data.get("author_url") or "",
+                body=data["body"],
+                parent_id=data.get("parent"),
+                ip_address=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                referrer=request.META.get("HTTP_REFERER", ""),
+            )
+        except moderation.InvalidParent as exc:
+            raise ValidationError({"parent": [str(exc)]}) from None
+        comment.edit_token = tokens.make_edit_token(comment.pk)
+        return Response(SubmittedCommentSerializer(comment).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CommentDetailView(APIView):
+    @extend_schema(
+        parameters=[TOKEN_PARAMETER],
+        responses=OwnCommentSerializer,
+        summary="A published comment, or the author's own comment with its status",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        comment = self._visible_comment(request, pk)
+        if self._token_holder(request, comment):
+            return Response(OwnCommentSerializer(comment).data)
+        return Response(PublicCommentSerializer(comment).data)
+
+    @extend_schema(
+        parameters=[TOKEN_PARAMETER],
+        request=CommentEditSerializer,
+        responses={202: OwnCommentSerializer},
+        summary="Edit one's own comment inside the edit window; it is checked again",
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        comment = self._writable_comment(request, pk)
+        serializer = CommentEditSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        moderation.edit(comment, body=serializer.validated_data["body"])
+        return Response(OwnCommentSerializer(comment).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        parameters=[TOKEN_PARAMETER],
+        responses={204: None},
+        summary="Delete one's own comment inside the edit window",
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        comment = self._writable_comment(request, pk)
+        if comment.status != Comment.Status.REMOVED:
+            moderation.remove(comment, actor=moderation.AUTHOR, reason="deleted by author")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _visible_comment(self, request: Request, pk: int) -> Comment:
+        """The comment if it is published or the caller holds its token; else 404."""
+        comment = Comment.objects.filter(pk=pk).first()
+        if comment is None:
+            raise NotFound()
+        if comment.status != Comment.Status.PUBLISHED and not self._token_holder(request, comment):
+            raise NotFound()
+        return comment
+
+    def _token_holder(self, request: Request, comment: Comment) -> bool:
+        """Whether the request carries a token issued for this comment (expired or not)."""
+        token = request.headers.get(TOKEN_HEADER, "")
+        if not token:
+            return False
+        try:
+            tokens.check_edit_token(token, comment.pk)
+        except tokens.TokenInvalid:
+            return False
+        except tokens.TokenExpired:
+            return True
+        return True
+
+    def _writable_comment(self, request: Request, pk: int) -> Comment:
+        comment = self._visible_comment(request, pk)
+        token = request.headers.get(TOKEN_HEADER, "")
+        if not token:
+            raise PermissionDenied(f"The {TOKEN_HEADER} header is required.")
+        try:
+            tokens.check_edit_token(token, comment.pk)
+        except (tokens.TokenInvalid, tokens.TokenExpired) as exc:
+            raise PermissionDenied(str(exc)) from None
+        return comment

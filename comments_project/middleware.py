@@ -1,0 +1,33 @@
+"""Request guards that must run before anything reads the body."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse bodies over COMMENTS_MAX_REQUEST_BYTES with 413 before they are read.
+
+    DRF's parsers read the WSGI stream directly, so Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE does not protect the JSON API.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw_length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw_length)
+        except ValueError:
+            return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
+        limit = settings.COMMENTS_MAX_REQUEST_BYTES
+        if length > limit and not request.path.startswith("/admin/"):
+            return JsonResponse(
+                {"detail": f"Request body too large: at most {limit} bytes are accepted."},
+                status=413,
+            )
+        return self.get_response(request)

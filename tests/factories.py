@@ -1,0 +1,54 @@
+"""factory_boy factories. Comments are created through moderation.submit so
+their history is real; `published_comment` then publishes through the same module."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from articles.models import Article
+from comments import moderation
+from comments.models import Comment
+
+
+class ArticleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Article
+
+    slug = factory.Sequence(lambda n: f"article-{n}")
+    title = factory.Faker("sentence", nb_words=6)
+    url = factory.LazyAttribute(lambda a: f"https://news.example.com/{a.slug}/")
+    published_at = factory.LazyFunction(timezone.now)
+    comments_open = True
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-1234")
+
+
+def submit_comment(article: Article | None = None, **overrides: object) -> Comment:
+    """A pending comment, created the way the API creates one."""
+    fields: dict[str, object] = {
+        "article": article or ArticleFactory(),
+        "author_name": "Ada Reader",
+        "author_email": "ada@example.com",
+        "body": "A thoughtful remark about the article.",
+        "ip_address": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 (tests)",
+        "referrer": "https://news.example.com/",
+    }
+    fields.update(overrides)
+    return moderation.submit(**fields)
+
+
+def published_comment(article: Article | None = None, **overrides: object) -> Comment:
+    comment = submit_comment(article, **overrides)
+    moderation.publish(comment, actor=moderation.SYSTEM, reason="test")
+    return comment

@@ -21,13 +21,7 @@ run: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_article
 	$(BIN)/python manage.py collectstatic --noinput -v 0
-	@echo ""
-	@echo "  API:          http://127.0.0.1:$(PORT)/api/v1/articles/"
-	@echo "  API docs:     http://127.0.0.1:$(PORT)/api/v1/docs/"
-	@echo "  Admin:        http://127.0.0.1:$(PORT)/admin/  (create a user: $(BIN)/python manage.py createsuperuser)"
-	@echo "  Health:       http://127.0.0.1:$(PORT)/healthz  http://127.0.0.1:$(PORT)/readyz"
-	@echo ""
-	exec $(BIN)/gunicorn comments_project.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -
+	PORT=$(PORT) $(BIN)/python -m comments_project.launcher
 
 test: venv
 	$(BIN)/ruff check .

@@ -8,7 +8,8 @@ cannot both win, and history never misses a step.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -16,9 +17,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from articles.models import Article
-from comments.models import Comment, CommentEvent
+from comments.models import Comment, CommentEvent, HoldReason
 from comments.rendering import render_body
 
+logger = logging.getLogger(__name__)
 Status = Comment.Status
 
 # Which states each target state may be entered from.
@@ -33,6 +35,7 @@ ALLOWED_SOURCES: dict[str, frozenset[str]] = {
     # An author's edit sends the comment back through the automated check.
     "edit": frozenset({Status.PENDING, Status.HELD, Status.PUBLISHED}),
 }
+ACTIONS = tuple(ALLOWED_SOURCES)
 TARGET_STATUS: dict[str, str] = {
     "publish": Status.PUBLISHED,
     "hold": Status.HELD,
@@ -102,6 +105,7 @@ def submit(
             ip_address=ip_address,
             user_agent=user_agent[:500],
             referrer=referrer[:500],
+            next_check_at=_sweep_deadline(),
         )
         CommentEvent.objects.create(
             comment=comment,
@@ -110,6 +114,7 @@ def submit(
             actor_name=AUTHOR.name,
             reason="submitted",
         )
+        _enqueue_check_on_commit(comment.pk)
     return comment
 
 
@@ -128,15 +133,44 @@ def _resolve_parent(article: Article, parent_id: int) -> Comment:
 
 
 def publish(comment: Comment, *, actor: Actor, reason: str = "", strict: bool = True) -> bool:
-    return _transition(comment, "publish", actor=actor, reason=reason, strict=strict)
+    """Publish: a moderator's approval (actor.user) or a passing spam check."""
+    fields: dict[str, object] = {}
+    if actor.user is not None:
+        fields["approved_by"] = actor.user
+    elif actor is SPAM_CHECK:
+        fields["checked_at"] = timezone.now()
+    # Anything else is refused by the database: a published comment must be checked.
+    applied = _transition(
+        comment, "publish", actor=actor, reason=reason, strict=strict, fields=fields
+    )
+    if applied and actor.user is not None and comment.akismet_verdict in ("spam", "discard"):
+        _enqueue_feedback_on_commit(comment.pk, "ham")
+    return applied
 
 
-def hold(comment: Comment, *, actor: Actor, reason: str, strict: bool = True) -> bool:
-    return _transition(comment, "hold", actor=actor, reason=reason, strict=strict)
+def hold(
+    comment: Comment,
+    *,
+    actor: Actor,
+    reason: str = "",
+    hold_reason: str = HoldReason.MODERATOR,
+    strict: bool = True,
+) -> bool:
+    return _transition(
+        comment,
+        "hold",
+        actor=actor,
+        reason=reason or hold_reason,
+        strict=strict,
+        fields={"held_reason": hold_reason},
+    )
 
 
 def mark_spam(comment: Comment, *, actor: Actor, reason: str = "", strict: bool = True) -> bool:
-    return _transition(comment, "mark_spam", actor=actor, reason=reason, strict=strict)
+    applied = _transition(comment, "mark_spam", actor=actor, reason=reason, strict=strict)
+    if applied and actor.user is not None and comment.akismet_verdict == "ham":
+        _enqueue_feedback_on_commit(comment.pk, "spam")
+    return applied
 
 
 def reject(comment: Comment, *, actor: Actor, reason: str = "", strict: bool = True) -> bool:
@@ -148,16 +182,89 @@ def remove(comment: Comment, *, actor: Actor, reason: str = "", strict: bool = T
 
 
 def edit(comment: Comment, *, body: str, actor: Actor = AUTHOR, strict: bool = True) -> bool:
-    """Replace the body; the comment goes back to pending for a new check."""
+    """Replace the body; the comment goes back to pending and is checked again."""
     now = timezone.now()
-    return _transition(
+    applied = _transition(
         comment,
         "edit",
         actor=actor,
         reason="edit",
         strict=strict,
-        fields={"body": body, "body_html": render_body(body), "edited_at": now},
+        fields={
+            "body": body,
+            "body_html": render_body(body),
+            "edited_at": now,
+            # The old check and approval were about the old text.
+            "checked_at": None,
+            "approved_by": None,
+            "check_attempts": 0,
+            "recheck_reason": "edit",
+            "next_check_at": _sweep_deadline(),
+        },
     )
+    if applied:
+        _enqueue_check_on_commit(comment.pk)
+    return applied
+
+
+@dataclass
+class CheckOutcome:
+    """What the automated check decided, ready to be applied."""
+
+    action: str  # "publish", "hold", "mark_spam" or "wait" (stay pending, check later)
+    reason: str  # a reason code
+    hold_reason: str = ""
+    fields: dict[str, object] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)
+
+
+def record_check(comment: Comment, outcome: CheckOutcome, *, recheck: bool = False) -> bool:
+    """Apply the spam check's outcome, unless someone moved the comment first.
+
+    The check applies to a `pending` comment, or with `recheck` to one held
+    because the check was unavailable. Returns whether it applied; losing the
+    race to a moderator (or a duplicate task) is not an error.
+    """
+    if recheck:
+        sources = frozenset({Status.HELD})
+        guard = {"held_reason": HoldReason.CHECK_UNAVAILABLE}
+    else:
+        sources = frozenset({Status.PENDING})
+        guard = {}
+    fields = {**outcome.fields, "decision_reason": outcome.reason}
+    if outcome.action == "publish":
+        fields["checked_at"] = timezone.now()
+        target = Status.PUBLISHED
+    elif outcome.action == "hold":
+        fields["held_reason"] = outcome.hold_reason
+        target = Status.HELD
+    elif outcome.action == "mark_spam":
+        target = Status.SPAM
+    elif outcome.action == "wait":
+        target = Status.PENDING
+    else:
+        raise ValueError(f"unknown check outcome {outcome.action!r}")
+    return _apply(
+        comment,
+        outcome.action,
+        target=target,
+        sources=sources,
+        guard=guard,
+        actor=SPAM_CHECK,
+        reason=outcome.reason,
+        strict=False,
+        fields=fields,
+        details=outcome.details,
+    )
+
+
+def record_check_attempt(comment: Comment, fields: dict[str, object], *, recheck: bool) -> bool:
+    """Store bookkeeping of a check that decided nothing (a failure), status unchanged."""
+    status = Status.HELD if recheck else Status.PENDING
+    updated = Comment.objects.filter(pk=comment.pk, status=status).update(**fields)
+    for name, value in fields.items():
+        setattr(comment, name, value)
+    return bool(updated)
 
 
 def _transition(
@@ -169,49 +276,124 @@ def _transition(
     strict: bool,
     fields: dict[str, object] | None = None,
 ) -> bool:
-    """Apply `action` if the comment's current state allows it.
+    return _apply(
+        comment,
+        action,
+        target=TARGET_STATUS[action],
+        sources=ALLOWED_SOURCES[action],
+        guard={},
+        actor=actor,
+        reason=reason,
+        strict=strict,
+        fields=fields or {},
+        details={},
+    )
+
+
+def _apply(
+    comment: Comment,
+    action: str,
+    *,
+    target: str,
+    sources: frozenset[str],
+    guard: dict[str, object],
+    actor: Actor,
+    reason: str,
+    strict: bool,
+    fields: dict[str, object],
+    details: dict[str, object],
+) -> bool:
+    """Move the comment to `target` if its current state is one of `sources`.
 
     Returns whether it applied. When it did not and `strict` is set, raises
     ModerationError naming the current state (the API answers 409); callers
     that may legitimately lose a race (the spam check) pass strict=False.
+    An event is written for every change of status or hold reason.
     """
-    target = TARGET_STATUS[action]
-    sources = ALLOWED_SOURCES[action]
     now = timezone.now()
-    updates: dict[str, object] = {"status": target, **(fields or {})}
+    updates: dict[str, object] = {"status": target, **fields}
     if target == Status.PUBLISHED:
         updates["published_at"] = now
+    if target != Status.HELD:
         updates["held_reason"] = ""
-    elif target == Status.HELD:
-        updates["held_reason"] = reason[:200]
     with transaction.atomic():
         current = (
             Comment.objects.select_for_update()
             .filter(pk=comment.pk)
-            .values_list("status", flat=True)
+            .values("status", "held_reason")
             .first()
         )
-        if current is None or current not in sources:
+        allowed = current is not None and current["status"] in sources
+        allowed = allowed and all(current[name] == value for name, value in guard.items())
+        if not allowed:
             if strict:
-                raise ModerationError(action, current or "missing")
+                raise ModerationError(action, current["status"] if current else "missing")
             return False
-        applied = Comment.objects.filter(pk=comment.pk, status=current).update(**updates)
+        applied = Comment.objects.filter(pk=comment.pk, status=current["status"], **guard).update(
+            **updates
+        )
         if not applied:  # only possible without row locks (SQLite)
             if strict:
                 raise ModerationError(action, "changed concurrently")
             return False
-        CommentEvent.objects.create(
-            comment_id=comment.pk,
-            from_status=current,
-            to_status=target,
-            actor_user=actor.user,
-            actor_name=actor.name,
-            reason=reason[:200],
+        changed = current["status"] != target or current["held_reason"] != updates.get(
+            "held_reason", current["held_reason"]
         )
+        if changed:
+            CommentEvent.objects.create(
+                comment_id=comment.pk,
+                from_status=current["status"],
+                to_status=target,
+                actor_user=actor.user,
+                actor_name=actor.name,
+                reason=reason[:200],
+                details=details,
+            )
     for name, value in updates.items():
         setattr(comment, name, value)
     return True
 
 
+def _sweep_deadline() -> dt.datetime:
+    """When the sweeper should take over a check that no worker finished."""
+    return timezone.now() + dt.timedelta(seconds=settings.COMMENTS_SWEEP_AFTER_SECONDS)
+
+
 def edit_expires_at(comment: Comment) -> dt.datetime:
     return comment.created_at + dt.timedelta(seconds=settings.COMMENTS_EDIT_WINDOW_SECONDS)
+
+
+def _enqueue_check_on_commit(comment_id: int) -> None:
+    transaction.on_commit(lambda: _send_check(comment_id))
+
+
+def _send_check(comment_id: int) -> None:
+    """Hand the check to a worker. A broker failure loses nothing: the row is
+    pending with a `next_check_at`, and the sweeper enqueues it again."""
+    from comments.tasks import check_comment
+
+    try:
+        check_comment.delay(comment_id)
+    except Exception:
+        logger.exception("could not enqueue the check of comment %s; the sweeper will", comment_id)
+
+
+def _enqueue_feedback_on_commit(comment_id: int, kind: str) -> None:
+    def send() -> None:
+        from comments.tasks import submit_feedback
+
+        try:
+            submit_feedback.delay(comment_id, kind)
+        except Exception:
+            logger.exception("could not enqueue Akismet %s feedback for %s", kind, comment_id)
+
+    transaction.on_commit(send)
+
+
+def purge_discarded() -> int:
+    """Delete blatant spam (Akismet's discard tip) older than the retention period."""
+    cutoff = timezone.now() - dt.timedelta(days=settings.COMMENTS_DISCARD_RETENTION_DAYS)
+    deleted, _ = Comment.objects.filter(
+        status=Status.SPAM, discarded=True, created_at__lt=cutoff
+    ).delete()
+    return deleted

@@ -54,6 +54,10 @@ class CommentSubmitSerializer(serializers.Serializer):
         required=False, allow_null=True, min_value=1, max_value=MAX_ID
     )
 
+    def validate_author_email(self, value: str) -> str:
+        # Stored lower-case so "same author" rules and look-ups match reliably.
+        return value.lower()
+
     def validate_author_url(self, value: str | None) -> str:
         return value or ""
 

@@ -1,1 +1,5 @@
-"""Project package: settings, URLs, WSGI/ASGI entry points."""
+"""Project package: settings, URLs, the Celery app, WSGI/ASGI entry points."""
+
+from comments_project.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -209,13 +209,80 @@ CORS_URLS_REGEX = r"^/api/v1/.*$"
 CORS_ALLOW_HEADERS = ["accept", "content-type", "x-comment-token"]
 CORS_EXPOSE_HEADERS = ["Retry-After"]
 
-# --- Akismet (used by the spam pipeline) ------------------------------------
+# --- Akismet -------------------------------------------------------------------
 
 AKISMET_API_KEY = env_str("AKISMET_API_KEY")
-AKISMET_BLOG_URL = env_str("AKISMET_BLOG_URL")
-AKISMET_API_URL = env_str("AKISMET_API_URL", "https://rest.akismet.com")
+AKISMET_BLOG_URL = env_str("AKISMET_BLOG_URL", "http://localhost:8000" if DEBUG else "")
+AKISMET_API_URL = env_str("AKISMET_API_URL", "https://rest.akismet.com").rstrip("/")
 AKISMET_TIMEOUT = env_float("AKISMET_TIMEOUT", 3.0)
 AKISMET_IS_TEST = env_bool("AKISMET_IS_TEST", False)
+AKISMET_BLOG_LANG = env_str("AKISMET_BLOG_LANG", "en")
+if not DEBUG and not AKISMET_API_KEY:
+    raise ImproperlyConfigured(
+        "AKISMET_API_KEY is not set while DEBUG is off: no comment could ever be checked. "
+        "Set AKISMET_API_KEY and AKISMET_BLOG_URL (or run `make run` for the local stand-in)."
+    )
+if AKISMET_API_KEY and not AKISMET_BLOG_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("AKISMET_BLOG_URL must be the site's full http(s):// address.")
+
+# --- Celery ------------------------------------------------------------------------
+
+# Redis when REDIS_URL is set; otherwise a folder-based broker that needs no
+# server (the `make run` default) but still feeds a separate worker process.
+BROKER_DIR = Path(env_str("BROKER_DIR", str(BASE_DIR / "var" / "broker")))
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Far above the hard time limit, so a running task is never handed out
+        # twice; a task of a killed worker comes back after this many seconds.
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
+        "socket_connect_timeout": 3,
+        "socket_timeout": 5,
+    }
+else:
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "comments")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_TASK_ALWAYS_EAGER = False  # unit tests may turn it on; never in a running system
+CELERY_BEAT_SCHEDULE_FILENAME = env_str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "var" / "celerybeat-schedule")
+)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stranded-pending": {
+        "task": "comments.tasks.sweep_pending",
+        "schedule": env_float("COMMENTS_SWEEP_INTERVAL_SECONDS", 30.0),
+    },
+    "recheck-unavailable": {
+        "task": "comments.tasks.recheck_unavailable",
+        "schedule": env_float("COMMENTS_RECHECK_POLL_SECONDS", 60.0),
+    },
+    "purge-discarded-spam": {
+        "task": "comments.tasks.purge_discarded",
+        "schedule": 3600.0,
+    },
+}
 
 # --- Comments ------------------------------------------------------------------
 
@@ -228,6 +295,18 @@ COMMENTS_MAX_DEPTH = env_int("COMMENTS_MAX_DEPTH", 3)
 COMMENTS_MAX_REQUEST_BYTES = env_int("COMMENTS_MAX_REQUEST_BYTES", 64 * 1024)
 # How many reverse proxies in front of us append to X-Forwarded-For.
 COMMENTS_TRUSTED_PROXIES = env_int("COMMENTS_TRUSTED_PROXIES", 0)
+# A pending comment whose check has not finished this many seconds after it was
+# due is handed to a worker again by the sweeper (lost message, flushed broker).
+COMMENTS_SWEEP_AFTER_SECONDS = env_int("COMMENTS_SWEEP_AFTER_SECONDS", 60)
+# Fast retries of one check before the comment is held as "spam check unavailable".
+COMMENTS_CHECK_RETRIES = env_int("COMMENTS_CHECK_RETRIES", 3)
+# First delay before a held-as-unavailable comment is checked again; doubles per
+# failed recheck up to COMMENTS_RECHECK_MAX_SECONDS.
+COMMENTS_RECHECK_INTERVAL_SECONDS = env_int("COMMENTS_RECHECK_INTERVAL_SECONDS", 300)
+COMMENTS_RECHECK_MAX_SECONDS = env_int("COMMENTS_RECHECK_MAX_SECONDS", 6 * 3600)
+COMMENTS_RECHECK_BATCH = env_int("COMMENTS_RECHECK_BATCH", 50)
+# How long blatant spam (Akismet's "discard") is kept before it is deleted.
+COMMENTS_DISCARD_RETENTION_DAYS = env_int("COMMENTS_DISCARD_RETENTION_DAYS", 15)
 COMMENTS_MAX_LINKS = env_int("COMMENTS_MAX_LINKS", 2)
 COMMENTS_PREMODERATION = env_str("COMMENTS_PREMODERATION", "none")
 if COMMENTS_PREMODERATION not in {"none", "new_authors", "all"}:

@@ -1,0 +1,64 @@
+"""Celery tasks: thin, id-based and idempotent; the logic is in spam_check."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+
+from comments import moderation, spam_check
+from comments.akismet_client import AkismetKeyInvalid, AkismetUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def _backoff(retries: int) -> float:
+    """Exponential backoff with full jitter: 0–1 s, 0–2 s, 0–4 s ... capped at 30 s."""
+    return random.uniform(0.2, min(30.0, 2.0**retries))  # noqa: S311 (not security)
+
+
+@shared_task(bind=True, max_retries=None)
+def check_comment(self, comment_id: int) -> str:
+    """Check one comment; harmless when redelivered or when a moderator acted first."""
+    try:
+        return spam_check.check(comment_id, retrying=self.request.retries > 0)
+    except AkismetUnavailable as exc:
+        if self.request.retries >= settings.COMMENTS_CHECK_RETRIES:
+            logger.warning("Akismet unavailable for comment %s, holding it: %s", comment_id, exc)
+            return spam_check.hold_unavailable(comment_id, str(exc))
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from None
+
+
+@shared_task(bind=True, max_retries=6)
+def submit_feedback(self, comment_id: int, kind: str) -> str:
+    """submit-ham / submit-spam after a moderator overruled Akismet."""
+    try:
+        return spam_check.send_feedback(comment_id, kind)
+    except AkismetUnavailable as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 2)) from None
+    except AkismetKeyInvalid:
+        logger.error("Akismet refused the key; %s feedback for %s not sent", kind, comment_id)
+        return "key_invalid"
+
+
+@shared_task
+def sweep_pending() -> int:
+    """Re-enqueue pending comments whose check is overdue: the database is the truth."""
+    ids = spam_check.due_for_sweep()
+    for comment_id in ids:
+        check_comment.delay(comment_id)
+    if ids:
+        logger.info("sweeper re-enqueued %d pending comment(s)", len(ids))
+    return len(ids)
+
+
+@shared_task(soft_time_limit=240, time_limit=270)
+def recheck_unavailable() -> dict[str, int]:
+    return spam_check.recheck_unavailable()
+
+
+@shared_task
+def purge_discarded() -> int:
+    return moderation.purge_discarded()

@@ -10,6 +10,8 @@ from rest_framework.test import APIClient
 
 from tests.factories import ArticleFactory
 
+pytest_plugins = ["tests.akismet_fixtures", "tests.worker_fixtures"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -28,3 +30,4 @@ def api() -> APIClient:
 @pytest.fixture
 def article():
     return ArticleFactory()
+

@@ -49,6 +49,7 @@ def submit_comment(article: Article | None = None, **overrides: object) -> Comme
 
 
 def published_comment(article: Article | None = None, **overrides: object) -> Comment:
+    """A comment that passed the spam check (a published comment must have)."""
     comment = submit_comment(article, **overrides)
-    moderation.publish(comment, actor=moderation.SYSTEM, reason="test")
+    moderation.publish(comment, actor=moderation.SPAM_CHECK, reason="akismet_ham")
     return comment

@@ -1,0 +1,116 @@
+"""A real `celery worker` process on the test database, for integration tests.
+
+Needs PostgreSQL (the worker is another process, so it must see committed rows
+in a real server) and a broker both processes reach. Without them the tests are
+skipped locally; under CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.akismet_fixtures import TEST_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_services() -> None:
+    problems = []
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        problems.append("DATABASE_URL is not PostgreSQL")
+    if not os.environ.get("REDIS_URL"):
+        problems.append("REDIS_URL is not set")
+    if problems:
+        message = "worker integration tests need " + " and ".join(problems)
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1):
+    """Poll until predicate() is truthy; bounded in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    host = db.get("HOST") or "127.0.0.1"
+    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, standin_server, tmp_path_factory):
+    """Start one worker for the session, on the test database and the stand-in."""
+    require_services()
+    from comments_project.celery import app
+
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    app.control.purge()
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        "DEBUG": "true",
+        "DATABASE_URL": database_url,
+        "DATABASE_CONN_MAX_AGE": "0",
+        "AKISMET_API_KEY": TEST_KEY,
+        "AKISMET_API_URL": standin_server.url,
+        "AKISMET_BLOG_URL": "https://news.example.com/",
+        "AKISMET_IS_TEST": "true",
+        "AKISMET_TIMEOUT": "1",
+        "COMMENTS_CHECK_RETRIES": "2",
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "comments_project",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{uuid.uuid4().hex[:8]}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: b" ready." in log_path.read_bytes() or process.poll() is not None, 60)
+        if process.poll() is not None:
+            pytest.fail("celery worker died at start:\n" + log_path.read_text()[-3000:])
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if os.environ.get("SHOW_WORKER_LOG"):
+            print(log_path.read_text()[-5000:])

@@ -202,13 +202,13 @@ class _Handler(BaseHTTPRequestHandler):
                     {"X-akismet-debug-help": "We were unable to parse your blog URI"},
                     plain,
                 )
-            if key not in state.keys:
+            if state.keys.get(key, "invalid") == "invalid":
                 return 200, "invalid", {"X-akismet-debug-help": "Invalid key"}, plain
             return 200, "valid", self._alert_headers(state.keys[key]), plain
         key = params.get("api_key", "")
         if not key:
             return 200, "invalid", {"X-akismet-debug-help": 'Empty "api_key" value'}, plain
-        if key not in state.keys:
+        if state.keys.get(key, "invalid") == "invalid":
             return 200, "invalid", {"X-akismet-debug-help": "Invalid key"}, plain
         with state.lock:
             state.usage[key] = state.usage.get(key, 0) + (endpoint in _V11)

@@ -190,6 +190,7 @@ def edit(comment: Comment, *, body: str, actor: Actor = AUTHOR, strict: bool = T
         actor=actor,
         reason="edit",
         strict=strict,
+        record_always=True,
         fields={
             "body": body,
             "body_html": render_body(body),
@@ -275,6 +276,7 @@ def _transition(
     reason: str,
     strict: bool,
     fields: dict[str, object] | None = None,
+    record_always: bool = False,
 ) -> bool:
     return _apply(
         comment,
@@ -287,6 +289,7 @@ def _transition(
         strict=strict,
         fields=fields or {},
         details={},
+        record_always=record_always,
     )
 
 
@@ -302,13 +305,15 @@ def _apply(
     strict: bool,
     fields: dict[str, object],
     details: dict[str, object],
+    record_always: bool = False,
 ) -> bool:
     """Move the comment to `target` if its current state is one of `sources`.
 
     Returns whether it applied. When it did not and `strict` is set, raises
     ModerationError naming the current state (the API answers 409); callers
     that may legitimately lose a race (the spam check) pass strict=False.
-    An event is written for every change of status or hold reason.
+    An event is written for every change of status or hold reason (and for
+    every author edit, which changes what was checked).
     """
     now = timezone.now()
     updates: dict[str, object] = {"status": target, **fields}
@@ -339,7 +344,7 @@ def _apply(
         changed = current["status"] != target or current["held_reason"] != updates.get(
             "held_reason", current["held_reason"]
         )
-        if changed:
+        if changed or record_always:
             CommentEvent.objects.create(
                 comment_id=comment.pk,
                 from_status=current["status"],

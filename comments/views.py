@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,6 +41,18 @@ class CommentCursorPagination(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 100
     ordering = ("created_at", "id")
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """Refuse a forged cursor whose position is not an aware datetime (else a 500)."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                when = parse_datetime(cursor.position)
+            except ValueError:
+                when = None
+            if when is None or timezone.is_naive(when):
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
 
     def get_ordering(self, request, queryset, view):
         if request.query_params.get("order") == "newest":

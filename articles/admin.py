@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from articles.models import Article
 
@@ -10,3 +11,4 @@ class ArticleAdmin(admin.ModelAdmin):
     search_fields = ("title", "slug", "url")
     prepopulated_fields = {"slug": ("title",)}
     date_hierarchy = "published_at"
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

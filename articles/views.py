@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, F
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -22,7 +22,10 @@ class ArticleViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return Article.objects.with_comment_count().order_by("-published_at", "-id")
+        # Newest first; articles without a publication date last.
+        return Article.objects.with_comment_count().order_by(
+            F("published_at").desc(nulls_last=True), "-id"
+        )
 
     @extend_schema(
         parameters=[

@@ -4,6 +4,7 @@ through comments.moderation (the full moderation console builds on this)."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 from django.utils.text import Truncator
 
 from comments.models import Comment, CommentEvent
@@ -53,6 +54,7 @@ class CommentAdmin(admin.ModelAdmin):
         "depth",
     )
     inlines = [CommentEventInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="comment")
     def excerpt(self, comment: Comment) -> str:

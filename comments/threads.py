@@ -25,7 +25,9 @@ PUBLIC_FIELDS = (
 def visible_top_level(article_id: int) -> QuerySet[Comment]:
     """Published top-level comments, plus removed ones that still have published replies."""
     has_published_reply = Exists(
-        Comment.objects.filter(thread_id=OuterRef("pk"), status=Status.PUBLISHED)
+        Comment.objects.filter(
+            article_id=article_id, thread_id=OuterRef("pk"), status=Status.PUBLISHED
+        )
     )
     return (
         Comment.objects.filter(article_id=article_id, parent__isnull=True)

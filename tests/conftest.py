@@ -30,4 +30,3 @@ def api() -> APIClient:
 @pytest.fixture
 def article():
     return ArticleFactory()
-

@@ -26,11 +26,10 @@ class ArticleFactory(factory.django.DjangoModelFactory):
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-1234")
+    password = factory.django.Password("pw-for-tests-1234")
 
 
 def submit_comment(article: Article | None = None, **overrides: object) -> Comment:

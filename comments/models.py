@@ -28,6 +28,7 @@ class HoldReason(models.TextChoices):
     AKISMET_ACCOUNT = "akismet_account", "Spam check reported an account problem"
     CHECK_UNAVAILABLE = "check_unavailable", "Spam check unavailable"
     CHECK_INCOMPLETE = "check_incomplete", "Spam check did not finish"
+    SHADOW_MODE = "shadow_mode", "Shadow mode: every comment is reviewed"
     MODERATOR = "moderator", "Held by a moderator"
 
 
@@ -205,6 +206,15 @@ class ModerationRules(models.Model):
         blank=True,
         default="",
         choices=[("none", "none"), ("new_authors", "new authors"), ("all", "all")],
+    )
+    trusted_authors_skip_hold = models.BooleanField(
+        default=False,
+        help_text="An author with a published comment skips the hold rules (never the spam check).",
+    )
+    shadow_mode = models.BooleanField(
+        default=False,
+        help_text="Call Akismet and record its verdict, but send every comment to the human "
+        "queue; the stats page then shows how moderators agree with Akismet.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -32,6 +32,8 @@ class EffectiveRules:
     disallowed_ips: list[str]
     max_links: int
     premoderation: str
+    trusted_authors_skip_hold: bool = False
+    shadow_mode: bool = False
 
     @classmethod
     def load(cls) -> EffectiveRules:
@@ -43,6 +45,8 @@ class EffectiveRules:
             disallowed_ips=_lines(row.disallowed_ips),
             max_links=row.max_links if row.max_links is not None else settings.COMMENTS_MAX_LINKS,
             premoderation=row.premoderation or settings.COMMENTS_PREMODERATION,
+            trusted_authors_skip_hold=row.trusted_authors_skip_hold,
+            shadow_mode=row.shadow_mode or settings.COMMENTS_SHADOW_MODE,
         )
 
     @cached_property
@@ -82,6 +86,8 @@ class EffectiveRules:
 
     def hold_reason(self, comment: Comment) -> str | None:
         """The HoldReason if a rule sends an otherwise clean comment to a human."""
+        if self.trusted_authors_skip_hold and has_approved_comment(comment):
+            return None
         if self.max_links and count_links(comment) >= self.max_links:
             return HoldReason.TOO_MANY_LINKS
         pattern = self._moderation_pattern

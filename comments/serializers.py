@@ -10,9 +10,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from comments import moderation
-from comments.models import Comment
+from comments.models import Comment, HoldReason
 
 BODY_MAX_LENGTH = 10_000
+REVIEW_NOTES = {
+    HoldReason.TOO_MANY_LINKS: "It contains several links, so a moderator will review it.",
+    HoldReason.PREMODERATION: "Every comment is reviewed by a moderator before it appears.",
+    HoldReason.NEW_AUTHOR: "First comments are reviewed by a moderator before they appear.",
+    HoldReason.CHECK_UNAVAILABLE: "It will be checked again shortly.",
+}
 MAX_ID = 2**63 - 1
 
 
@@ -112,7 +118,18 @@ class OwnCommentSerializer(PublicCommentSerializer):
     """The author's view of their own comment (with the edit token)."""
 
     status = serializers.CharField()
+    review_note = serializers.SerializerMethodField()
     edit_expires_at = serializers.SerializerMethodField()
+
+    def get_review_note(self, comment: Comment) -> str:
+        """A plain reason for a held comment where it is safe to give one.
+
+        Rule details (which word, which list) are never told: they would teach
+        spammers how to get around them.
+        """
+        if comment.status != Comment.Status.HELD:
+            return ""
+        return REVIEW_NOTES.get(comment.held_reason, "A moderator will review it.")
 
     def get_edit_expires_at(self, comment: Comment) -> str:
         return serializers.DateTimeField().to_representation(moderation.edit_expires_at(comment))

@@ -52,6 +52,11 @@ def decide(comment: Comment, result: CheckResult, rules: EffectiveRules) -> Chec
             fields["akismet_error"],
         )
         return CheckOutcome("hold", "akismet_account", HoldReason.AKISMET_ACCOUNT, fields, details)
+    if rules.shadow_mode:
+        # Record what Akismet and the local rules said; a human decides every comment.
+        details["local_rule"] = rules.spam_reason(comment) or ""
+        details["hold_rule"] = rules.hold_reason(comment) or ""
+        return CheckOutcome("hold", "shadow_mode", HoldReason.SHADOW_MODE, fields, details)
     if result.verdict == "discard":
         fields["discarded"] = True
         return CheckOutcome("mark_spam", "akismet_discard", fields=fields, details=details)
@@ -92,7 +97,7 @@ def check(comment_id: int, *, retrying: bool = False) -> str:
         return "skipped"
     rules = EffectiveRules.load()
     spam_reason = rules.spam_reason(comment)
-    if spam_reason:
+    if spam_reason and not rules.shadow_mode:
         outcome = CheckOutcome(
             "mark_spam", spam_reason, fields={"next_check_at": None}, details={"rule": spam_reason}
         )

@@ -308,6 +308,8 @@ COMMENTS_RECHECK_MAX_SECONDS = env_int("COMMENTS_RECHECK_MAX_SECONDS", 6 * 3600)
 COMMENTS_RECHECK_BATCH = env_int("COMMENTS_RECHECK_BATCH", 50)
 # How long blatant spam (Akismet's "discard") is kept before it is deleted.
 COMMENTS_DISCARD_RETENTION_DAYS = env_int("COMMENTS_DISCARD_RETENTION_DAYS", 15)
+# Akismet is asked and its verdict recorded, but every comment waits for a human.
+COMMENTS_SHADOW_MODE = env_bool("COMMENTS_SHADOW_MODE", False)
 COMMENTS_MAX_LINKS = env_int("COMMENTS_MAX_LINKS", 2)
 COMMENTS_PREMODERATION = env_str("COMMENTS_PREMODERATION", "none")
 if COMMENTS_PREMODERATION not in {"none", "new_authors", "all"}:

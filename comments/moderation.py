@@ -245,7 +245,7 @@ def record_check(comment: Comment, outcome: CheckOutcome, *, recheck: bool = Fal
         target = Status.PENDING
     else:
         raise ValueError(f"unknown check outcome {outcome.action!r}")
-    return _apply(
+    applied = _apply(
         comment,
         outcome.action,
         target=target,
@@ -257,6 +257,9 @@ def record_check(comment: Comment, outcome: CheckOutcome, *, recheck: bool = Fal
         fields=fields,
         details=outcome.details,
     )
+    if applied and target == Status.HELD:
+        _enqueue_on_commit("notify_moderators", comment.pk)
+    return applied
 
 
 def record_check_attempt(comment: Comment, fields: dict[str, object], *, recheck: bool) -> bool:
@@ -384,13 +387,19 @@ def _send_check(comment_id: int) -> None:
 
 
 def _enqueue_feedback_on_commit(comment_id: int, kind: str) -> None:
+    _enqueue_on_commit("submit_feedback", comment_id, kind)
+
+
+def _enqueue_on_commit(task_name: str, *args: object) -> None:
+    """Enqueue a side task after commit; a broker failure is logged, never raised."""
+
     def send() -> None:
-        from comments.tasks import submit_feedback
+        from comments import tasks
 
         try:
-            submit_feedback.delay(comment_id, kind)
+            getattr(tasks, task_name).delay(*args)
         except Exception:
-            logger.exception("could not enqueue Akismet %s feedback for %s", kind, comment_id)
+            logger.exception("could not enqueue %s%r", task_name, args)
 
     transaction.on_commit(send)
 

@@ -8,7 +8,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 
-from comments import moderation, spam_check
+from comments import moderation, notifications, spam_check
 from comments.akismet_client import AkismetKeyInvalid, AkismetUnavailable
 
 logger = logging.getLogger(__name__)
@@ -62,3 +62,15 @@ def recheck_unavailable() -> dict[str, int]:
 @shared_task
 def purge_discarded() -> int:
     return moderation.purge_discarded()
+
+
+@shared_task(bind=True, max_retries=3)
+def notify_moderators(self, comment_id: int) -> int:
+    """E-mail moderators about a held comment; a failing mail never blocks moderation."""
+    try:
+        return notifications.notify_held(comment_id)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            logger.exception("could not e-mail moderators about comment %s", comment_id)
+            return 0
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 2)) from None

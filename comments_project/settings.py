@@ -188,6 +188,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "comments.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -316,6 +317,21 @@ if COMMENTS_PREMODERATION not in {"none", "new_authors", "all"}:
     raise ImproperlyConfigured(
         f"COMMENTS_PREMODERATION={COMMENTS_PREMODERATION!r}; use none, new_authors or all."
     )
+
+# --- E-mail ----------------------------------------------------------------------
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "comments@localhost")
+# Who is told about held comments; empty: every active user who may moderate.
+COMMENTS_MODERATOR_EMAILS = env_list("COMMENTS_MODERATOR_EMAILS")
+# This server's public base URL, for links in e-mails.
+COMMENTS_SITE_URL = env_str("COMMENTS_SITE_URL", "http://localhost:8000")
 
 LOGGING = {
     "version": 1,

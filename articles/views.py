@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from articles.models import Article
 from articles.serializers import ArticleSerializer, CountsQuerySerializer
+from comments.abuse import ReadThrottle
 from comments.models import Comment
 
 
@@ -20,6 +21,7 @@ class ArticleViewSet(viewsets.ModelViewSet):
     permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
     lookup_field = "slug"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    throttle_classes = [ReadThrottle]
 
     def get_queryset(self):
         # Newest first; articles without a publication date last.

@@ -89,6 +89,8 @@ class Comment(models.Model):
     akismet_checked_at = models.DateTimeField(null=True, blank=True)
     # The comment-check arguments as last sent, reused for submit-spam / submit-ham.
     akismet_payload = models.JSONField(default=dict, blank=True)
+    # The form's honeypot field was filled in: a bot, called spam without asking Akismet.
+    honeypot_tripped = models.BooleanField(default=False)
     # Blatant spam (Akismet's "discard" tip): hidden from the queue, purged later.
     discarded = models.BooleanField(default=False)
 

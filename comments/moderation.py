@@ -87,6 +87,7 @@ def submit(
     ip_address: str | None = None,
     user_agent: str = "",
     referrer: str = "",
+    honeypot_tripped: bool = False,
 ) -> Comment:
     """Store a new comment as pending; it is checked before anyone else sees it."""
     with transaction.atomic():
@@ -105,6 +106,7 @@ def submit(
             ip_address=ip_address,
             user_agent=user_agent[:500],
             referrer=referrer[:500],
+            honeypot_tripped=honeypot_tripped,
             next_check_at=_sweep_deadline(),
         )
         CommentEvent.objects.create(

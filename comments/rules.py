@@ -69,6 +69,8 @@ class EffectiveRules:
 
     def spam_reason(self, comment: Comment) -> str | None:
         """The reason code if a local rule calls the comment spam outright."""
+        if comment.honeypot_tripped:
+            return "honeypot"
         email = comment.author_email.lower()
         for entry in self.disallowed_emails:
             if email == entry or (entry.startswith("@") and email.endswith(entry)):

@@ -59,6 +59,19 @@ class CommentSubmitSerializer(serializers.Serializer):
     parent = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_ID
     )
+    form_token = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=300,
+        help_text="From GET /api/v1/articles/{slug}/form-token/; required unless "
+        "COMMENTS_MIN_SUBMIT_SECONDS is 0.",
+    )
+    website = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="The honeypot: the widget hides it from people; leave it empty.",
+    )
 
     def validate_author_email(self, value: str) -> str:
         # Stored lower-case so "same author" rules and look-ups match reliably.
@@ -66,6 +79,12 @@ class CommentSubmitSerializer(serializers.Serializer):
 
     def validate_author_url(self, value: str | None) -> str:
         return value or ""
+
+
+class FormTokenSerializer(serializers.Serializer):
+    form_token = serializers.CharField()
+    min_submit_seconds = serializers.IntegerField()
+    expires_in = serializers.IntegerField()
 
 
 class CommentEditSerializer(serializers.Serializer):

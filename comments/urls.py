@@ -8,6 +8,11 @@ urlpatterns = [
         views.ArticleCommentsView.as_view(),
         name="article-comments",
     ),
+    path(
+        "articles/<slug:slug>/form-token/",
+        views.FormTokenView.as_view(),
+        name="article-form-token",
+    ),
     path("comments/<int:pk>/", views.CommentDetailView.as_view(), name="comment-detail"),
     path(
         "moderation/comments/",

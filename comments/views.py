@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from articles.models import Article
-from comments import moderation, threads, tokens
+from comments import abuse, moderation, threads, tokens
 from comments.models import Comment
 from comments.request_context import client_ip
 from comments.serializers import (
@@ -22,6 +23,7 @@ from comments.serializers import (
     CommentListQuerySerializer,
     CommentPageSerializer,
     CommentSubmitSerializer,
+    FormTokenSerializer,
     OwnCommentSerializer,
     PublicCommentSerializer,
     SubmittedCommentSerializer,
@@ -62,6 +64,11 @@ class CommentCursorPagination(CursorPagination):
 
 class ArticleCommentsView(APIView):
     pagination_class = CommentCursorPagination
+    throttle_classes = [
+        abuse.SubmitPerIPThrottle,
+        abuse.SubmitPerEmailThrottle,
+        abuse.ReadThrottle,
+    ]
 
     @extend_schema(
         parameters=[CommentListQuerySerializer],
@@ -98,6 +105,16 @@ class ArticleCommentsView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
+            abuse.check_form_token(data.get("form_token"), article.slug)
+        except abuse.FormTokenError as exc:
+            raise ValidationError({"form_token": [str(exc)]}) from None
+        if abuse.is_duplicate(
+            article_id=article.pk, author_email=data["author_email"], body=data["body"]
+        ):
+            raise DuplicateComment()
+        ip_address = client_ip(request)
+        abuse.check_flood(ip_address)
+        try:
             comment = moderation.submit(
                 article=article,
                 author_name=data["author_name"],
@@ -105,9 +122,10 @@ class ArticleCommentsView(APIView):
                 author_url=data.get("author_url") or "",
                 body=data["body"],
                 parent_id=data.get("parent"),
-                ip_address=client_ip(request),
+                ip_address=ip_address,
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 referrer=request.META.get("HTTP_REFERER", ""),
+                honeypot_tripped=bool(data.get("website", "").strip()),
             )
         except moderation.InvalidParent as exc:
             raise ValidationError({"parent": [str(exc)]}) from None
@@ -115,7 +133,34 @@ class ArticleCommentsView(APIView):
         return Response(SubmittedCommentSerializer(comment).data, status=status.HTTP_202_ACCEPTED)
 
 
+class DuplicateComment(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Looks like you already said that."
+    default_code = "duplicate"
+
+
+class FormTokenView(APIView):
+    """The widget fetches this when it renders the form; submitting needs it."""
+
+    throttle_classes = [abuse.ReadThrottle]
+
+    @extend_schema(responses=FormTokenSerializer, summary="A form token for submitting")
+    def get(self, request: Request, slug: str) -> Response:
+        article = get_object_or_404(Article.objects.only("slug"), slug=slug)
+        response = Response(
+            {
+                "form_token": abuse.make_form_token(article.slug),
+                "min_submit_seconds": settings.COMMENTS_MIN_SUBMIT_SECONDS,
+                "expires_in": settings.COMMENTS_FORM_TOKEN_MAX_AGE,
+            }
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
 class CommentDetailView(APIView):
+    throttle_classes = [abuse.ReadThrottle]
+
     @extend_schema(
         parameters=[TOKEN_PARAMETER],
         responses=OwnCommentSerializer,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -200,6 +201,7 @@ SPECTACULAR_SETTINGS = {
     # Serve Swagger UI from our own static files, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"CommentStatusEnum": "comments.models.Comment.Status"},
 }
 
 CORS_ALLOWED_ORIGINS = env_list(
@@ -295,8 +297,18 @@ COMMENTS_EDIT_WINDOW_SECONDS = env_int("COMMENTS_EDIT_WINDOW_SECONDS", 15 * 60)
 COMMENTS_MAX_DEPTH = env_int("COMMENTS_MAX_DEPTH", 3)
 # Requests with a larger body are refused with 413 before they are parsed.
 COMMENTS_MAX_REQUEST_BYTES = env_int("COMMENTS_MAX_REQUEST_BYTES", 64 * 1024)
-# How many reverse proxies in front of us append to X-Forwarded-For.
-COMMENTS_TRUSTED_PROXIES = env_int("COMMENTS_TRUSTED_PROXIES", 0)
+# How many reverse proxies in front of us append to X-Forwarded-For (a number),
+# or which networks they are in (comma-separated CIDRs).
+COMMENTS_TRUSTED_PROXIES = env_str("COMMENTS_TRUSTED_PROXIES", "0")
+if not COMMENTS_TRUSTED_PROXIES.strip().isdigit():
+    try:
+        for _network in COMMENTS_TRUSTED_PROXIES.split(","):
+            ipaddress.ip_network(_network.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"COMMENTS_TRUSTED_PROXIES={COMMENTS_TRUSTED_PROXIES!r}: use a number of proxies "
+            "or comma-separated networks such as 10.0.0.0/8."
+        ) from None
 # A pending comment whose check has not finished this many seconds after it was
 # due is handed to a worker again by the sweeper (lost message, flushed broker).
 COMMENTS_SWEEP_AFTER_SECONDS = env_int("COMMENTS_SWEEP_AFTER_SECONDS", 60)
@@ -311,6 +323,13 @@ COMMENTS_RECHECK_BATCH = env_int("COMMENTS_RECHECK_BATCH", 50)
 COMMENTS_DISCARD_RETENTION_DAYS = env_int("COMMENTS_DISCARD_RETENTION_DAYS", 15)
 # Akismet is asked and its verdict recorded, but every comment waits for a human.
 COMMENTS_SHADOW_MODE = env_bool("COMMENTS_SHADOW_MODE", False)
+# Abuse limits on the public API; 0 (or an empty rate) turns a check off.
+COMMENTS_THROTTLE_SUBMIT = env_str("COMMENTS_THROTTLE_SUBMIT", "10/min")
+COMMENTS_THROTTLE_READ = env_str("COMMENTS_THROTTLE_READ", "600/min")
+COMMENTS_FLOOD_SECONDS = env_int("COMMENTS_FLOOD_SECONDS", 5)
+COMMENTS_MIN_SUBMIT_SECONDS = env_int("COMMENTS_MIN_SUBMIT_SECONDS", 3)
+COMMENTS_FORM_TOKEN_MAX_AGE = env_int("COMMENTS_FORM_TOKEN_MAX_AGE", 24 * 3600)
+COMMENTS_DUPLICATE_WINDOW_SECONDS = env_int("COMMENTS_DUPLICATE_WINDOW_SECONDS", 24 * 3600)
 COMMENTS_MAX_LINKS = env_int("COMMENTS_MAX_LINKS", 2)
 COMMENTS_PREMODERATION = env_str("COMMENTS_PREMODERATION", "none")
 if COMMENTS_PREMODERATION not in {"none", "new_authors", "all"}:

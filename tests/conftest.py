@@ -30,3 +30,14 @@ def api() -> APIClient:
 @pytest.fixture
 def article():
     return ArticleFactory()
+
+
+@pytest.fixture(autouse=True)
+def relaxed_abuse_limits(settings):
+    """Most tests submit many comments from one address at once; tests of the
+    abuse checks turn each limit back on (with their own client addresses)."""
+    settings.COMMENTS_THROTTLE_SUBMIT = "0"
+    settings.COMMENTS_THROTTLE_READ = "0"
+    settings.COMMENTS_FLOOD_SECONDS = 0
+    settings.COMMENTS_MIN_SUBMIT_SECONDS = 0
+    settings.COMMENTS_DUPLICATE_WINDOW_SECONDS = 0

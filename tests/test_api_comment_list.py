@@ -100,7 +100,7 @@ def test_a_comment_has_the_public_fields_of_the_contract(api, article):
     assert listed["parent"] is None
     assert listed["author_name"] == "Ada"
     assert listed["author_url"] == "https://ada.example.org/"
-    assert listed["body_html"] == "<p>Hello *there*</p>"
+    assert listed["body_html"] == "<p>Hello <em>there</em></p>"
     assert listed["edited_at"] is None
     assert listed["removed"] is False
     assert listed["replies"] == []

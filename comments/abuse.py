@@ -1,0 +1,144 @@
+"""Cheap, synchronous abuse checks on the public API: throttles, flood control,
+the form token (minimum time to submit), duplicates.
+
+Every limit is a setting; 0 (or an empty rate) turns that check off for trusted
+integrations and load tests. Counters live in the default cache (Redis in
+production), so every web process shares them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.exceptions import Throttled
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from comments.models import Comment
+from comments.request_context import client_ip
+
+_FORM_SALT = "comments.form-token"
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+
+
+class _SettingRateThrottle(SimpleRateThrottle):
+    """A DRF throttle whose rate is read from a Django setting on every request."""
+
+    setting_name = ""
+    cache = cache
+
+    def get_rate(self) -> str | None:
+        rate = str(getattr(settings, self.setting_name, "") or "").strip()
+        return None if rate in ("", "0") or rate.startswith("0/") else rate
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        # DRF resolves the rate once at construction; re-read it so tests and
+        # operators can change it without restarting.
+        self.rate = self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+
+class SubmitPerIPThrottle(_SettingRateThrottle):
+    scope = "submit-ip"
+    setting_name = "COMMENTS_THROTTLE_SUBMIT"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        if request.method != "POST":
+            return None
+        return f"throttle:{self.scope}:{client_ip(request) or 'unknown'}"
+
+
+class SubmitPerEmailThrottle(_SettingRateThrottle):
+    scope = "submit-email"
+    setting_name = "COMMENTS_THROTTLE_SUBMIT"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        if request.method != "POST" or not isinstance(request.data, dict):
+            return None
+        email = str(request.data.get("author_email", "")).strip().lower()
+        return f"throttle:{self.scope}:{_digest(email)}" if email else None
+
+
+class ReadThrottle(_SettingRateThrottle):
+    scope = "read"
+    setting_name = "COMMENTS_THROTTLE_READ"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        if request.method not in ("GET", "HEAD"):
+            return None
+        return f"throttle:{self.scope}:{client_ip(request) or 'unknown'}"
+
+
+def check_flood(ip: str | None) -> None:
+    """One comment per client IP every COMMENTS_FLOOD_SECONDS; else 429 with Retry-After."""
+    seconds = settings.COMMENTS_FLOOD_SECONDS
+    if seconds <= 0 or not ip:
+        return
+    key = f"flood:{ip}"
+    if not cache.add(key, time.time(), timeout=seconds):  # atomic SET NX in Redis
+        posted = cache.get(key) or time.time()
+        wait = max(1, round(seconds - (time.time() - float(posted))))
+        raise Throttled(wait=wait, detail="You are posting too fast. Please wait a moment.")
+
+
+def make_form_token(article_slug: str) -> str:
+    return signing.TimestampSigner(salt=_FORM_SALT).sign(article_slug)
+
+
+class FormTokenError(ValueError):
+    pass
+
+
+def check_form_token(token: str | None, article_slug: str) -> None:
+    """The widget fetched this token for this article at least N seconds ago."""
+    minimum = settings.COMMENTS_MIN_SUBMIT_SECONDS
+    if minimum <= 0:
+        return
+    if not token:
+        raise FormTokenError(
+            "A form token is required: fetch one from "
+            f"/api/v1/articles/{article_slug}/form-token/ before submitting."
+        )
+    signer = signing.TimestampSigner(salt=_FORM_SALT)
+    try:
+        slug = signer.unsign(token, max_age=settings.COMMENTS_FORM_TOKEN_MAX_AGE)
+    except signing.SignatureExpired:
+        raise FormTokenError("The form has expired; reload it and try again.") from None
+    except signing.BadSignature:
+        raise FormTokenError("The form token is not valid.") from None
+    if slug != article_slug:
+        raise FormTokenError("The form token belongs to another article.")
+    issued = signing.b62_decode(token.split(signer.sep)[-2])
+    if time.time() - issued < minimum:
+        raise FormTokenError("That was quick! Please take a moment before submitting.")
+
+
+def is_duplicate(*, article_id: int, author_email: str, body: str) -> bool:
+    """The same author already said the same thing on this article within the window."""
+    window = settings.COMMENTS_DUPLICATE_WINDOW_SECONDS
+    if window <= 0:
+        return False
+    since = timezone.now() - dt.timedelta(seconds=window)
+    return (
+        Comment.objects.filter(
+            article_id=article_id,
+            author_email=author_email,
+            created_at__gte=since,
+            body=body,
+        )
+        .exclude(status=Comment.Status.REMOVED)
+        .exists()
+    )

@@ -1,0 +1,223 @@
+"""Abuse checks on the public API: throttles, client IP through proxies, honeypot,
+form token timing, duplicates and flood control."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from django.core import signing
+
+from comments import abuse, spam_check
+from comments.models import Comment
+from tests.factories import ArticleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def fresh_ip() -> str:
+    """Counters live in the shared cache; a new address per test keeps tests apart."""
+    return f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+def post(api, article, ip=None, **fields):
+    body = {"author_name": "Ada", "author_email": "ada@example.com", "body": "A remark."}
+    body.update(fields)
+    return api.post(
+        f"/api/v1/articles/{article.slug}/comments/",
+        body,
+        format="json",
+        REMOTE_ADDR=ip or fresh_ip(),
+    )
+
+
+def test_submits_are_throttled_per_client_ip_with_retry_after(api, settings):
+    settings.COMMENTS_THROTTLE_SUBMIT = "2/min"
+    article, ip = ArticleFactory(), fresh_ip()
+    for n in range(2):
+        assert (
+            post(api, article, ip, author_email=f"a{n}@example.com", body=f"n{n}").status_code
+            == 202
+        )
+    response = post(api, article, ip, author_email="a3@example.com", body="third")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert Comment.objects.count() == 2
+    assert post(api, article, fresh_ip(), author_email="b@example.com").status_code == 202
+
+
+def test_submits_are_throttled_per_email_across_addresses(api, settings):
+    settings.COMMENTS_THROTTLE_SUBMIT = "2/min"
+    article = ArticleFactory()
+    email = f"e{random.randrange(10**9)}@example.com"
+    assert post(api, article, author_email=email, body="one").status_code == 202
+    assert post(api, article, author_email=email, body="two").status_code == 202
+    assert post(api, article, author_email=email.upper(), body="three").status_code == 429
+
+
+def test_reads_have_their_own_looser_throttle(api, settings):
+    settings.COMMENTS_THROTTLE_READ = "3/min"
+    article, ip = ArticleFactory(), fresh_ip()
+    url = f"/api/v1/articles/{article.slug}/comments/"
+    codes = [api.get(url, REMOTE_ADDR=ip).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_a_zero_rate_turns_the_throttle_off(api, settings):
+    settings.COMMENTS_THROTTLE_SUBMIT = "0"
+    article, ip = ArticleFactory(), fresh_ip()
+    codes = [post(api, article, ip, body=f"b{n}").status_code for n in range(12)]
+    assert codes == [202] * 12
+
+
+def test_a_spoofed_forwarded_for_changes_nothing_without_trusted_proxies(api, settings):
+    settings.COMMENTS_THROTTLE_SUBMIT = "1/min"
+    settings.COMMENTS_TRUSTED_PROXIES = "0"
+    article, ip = ArticleFactory(), fresh_ip()
+    first = api.post(
+        f"/api/v1/articles/{article.slug}/comments/",
+        {"author_name": "A", "author_email": "x1@example.com", "body": "one"},
+        format="json",
+        REMOTE_ADDR=ip,
+        HTTP_X_FORWARDED_FOR="203.0.113.1",
+    )
+    second = api.post(
+        f"/api/v1/articles/{article.slug}/comments/",
+        {"author_name": "A", "author_email": "x2@example.com", "body": "two"},
+        format="json",
+        REMOTE_ADDR=ip,
+        HTTP_X_FORWARDED_FOR="203.0.113.2",
+    )
+    assert first.status_code == 202
+    assert second.status_code == 429
+    assert Comment.objects.get().ip_address == ip
+
+
+@pytest.mark.parametrize(
+    ("trusted", "remote", "forwarded", "expected"),
+    [
+        ("1", "10.0.0.2", "203.0.113.9", "203.0.113.9"),
+        ("1", "10.0.0.2", "6.6.6.6, 203.0.113.9", "203.0.113.9"),
+        ("2", "10.0.0.2", "6.6.6.6, 203.0.113.9, 10.0.0.3", "203.0.113.9"),
+        ("10.0.0.0/8", "10.0.0.2", "6.6.6.6, 203.0.113.9, 10.1.2.3", "203.0.113.9"),
+        ("10.0.0.0/8", "192.0.2.50", "203.0.113.9", "192.0.2.50"),
+        ("10.0.0.0/8, 2001:db8::/32", "2001:db8::1", "203.0.113.9", "203.0.113.9"),
+        ("1", "10.0.0.2", "not-an-ip", "10.0.0.2"),
+        ("1", "10.0.0.2", "", "10.0.0.2"),
+    ],
+)
+def test_the_client_ip_is_taken_only_through_trusted_proxies(
+    api, settings, trusted, remote, forwarded, expected
+):
+    settings.COMMENTS_TRUSTED_PROXIES = trusted
+    article = ArticleFactory()
+    response = api.post(
+        f"/api/v1/articles/{article.slug}/comments/",
+        {"author_name": "A", "author_email": "a@example.com", "body": "hi"},
+        format="json",
+        REMOTE_ADDR=remote,
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+    assert response.status_code == 202
+    assert Comment.objects.get().ip_address == expected
+
+
+def test_a_filled_honeypot_is_spam_without_asking_akismet(api, standin):
+    article = ArticleFactory()
+    response = post(api, article, website="http://cheap.example/")
+    assert response.status_code == 202, "a bot learns nothing from the answer"
+    comment = Comment.objects.get()
+    assert spam_check.check(comment.pk) == "honeypot"
+    comment.refresh_from_db()
+    assert (comment.status, comment.decision_reason) == ("spam", "honeypot")
+    assert standin.state.requests_to("comment-check") == []
+
+
+def test_an_empty_honeypot_is_fine(api):
+    assert post(api, ArticleFactory(), website="").status_code == 202
+    assert Comment.objects.get().honeypot_tripped is False
+
+
+def token_issued_ago(slug: str, seconds: float) -> str:
+    real = time.time
+    signing.time.time = lambda: real() - seconds
+    try:
+        return abuse.make_form_token(slug)
+    finally:
+        signing.time.time = real
+
+
+def test_the_form_token_endpoint_gives_a_token_and_the_rules(api, settings):
+    settings.COMMENTS_MIN_SUBMIT_SECONDS = 3
+    article = ArticleFactory()
+    response = api.get(f"/api/v1/articles/{article.slug}/form-token/")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    assert response.json()["min_submit_seconds"] == 3
+    assert response.json()["form_token"]
+    assert api.get("/api/v1/articles/nope/form-token/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("make_token", "accepted"),
+    [
+        (lambda slug: None, False),
+        (lambda slug: token_issued_ago(slug, 0), False),
+        (lambda slug: token_issued_ago(slug, 5), True),
+        (lambda slug: token_issued_ago("other-article", 5), False),
+        (lambda slug: token_issued_ago(slug, 5)[:-2] + "xx", False),
+        (lambda slug: token_issued_ago(slug, 2 * 24 * 3600), False),
+        (lambda slug: "garbage", False),
+    ],
+    ids=["missing", "too-fast", "ok", "other-article", "tampered", "expired", "garbage"],
+)
+def test_submitting_needs_a_form_token_old_enough(api, settings, make_token, accepted):
+    settings.COMMENTS_MIN_SUBMIT_SECONDS = 3
+    article = ArticleFactory()
+    token = make_token(article.slug)
+    fields = {"form_token": token} if token is not None else {}
+    response = post(api, article, **fields)
+    if accepted:
+        assert response.status_code == 202, response.json()
+    else:
+        assert response.status_code == 400
+        assert list(response.json()) == ["form_token"]
+        assert Comment.objects.count() == 0
+
+
+def test_zero_minimum_time_means_no_token_is_needed(api, settings):
+    settings.COMMENTS_MIN_SUBMIT_SECONDS = 0
+    assert post(api, ArticleFactory()).status_code == 202
+
+
+def test_the_same_text_twice_from_one_author_is_a_409(api, settings):
+    settings.COMMENTS_DUPLICATE_WINDOW_SECONDS = 86400
+    article = ArticleFactory()
+    assert post(api, article, body="Great piece.").status_code == 202
+    again = post(api, article, body="  Great piece.  ")
+    assert again.status_code == 409
+    assert again.json()["detail"] == "Looks like you already said that."
+    assert Comment.objects.count() == 1
+    assert (
+        post(api, article, body="Great piece.", author_email="other@example.com").status_code == 202
+    )
+    assert post(api, ArticleFactory(), body="Great piece.").status_code == 202
+
+
+def test_posting_again_within_the_flood_interval_is_a_429(api, settings):
+    settings.COMMENTS_FLOOD_SECONDS = 30
+    article, ip = ArticleFactory(), fresh_ip()
+    assert post(api, article, ip, body="first").status_code == 202
+    response = post(api, article, ip, body="second")
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 30
+    assert post(api, article, fresh_ip(), body="third").status_code == 202
+    assert Comment.objects.count() == 2
+
+
+def test_a_refused_submission_does_not_use_up_the_flood_interval(api, settings):
+    settings.COMMENTS_FLOOD_SECONDS = 30
+    article, ip = ArticleFactory(), fresh_ip()
+    assert post(api, article, ip, body="").status_code == 400
+    assert post(api, article, ip, body="now valid").status_code == 202

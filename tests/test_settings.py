@@ -247,3 +247,27 @@ def test_redis_url_makes_redis_the_celery_broker_and_no_url_the_folder_broker():
     without = start(PRODUCTION, code)
     assert with_redis.stdout.strip().splitlines()[-1] == "redis://127.0.0.1:6379/3"
     assert without.stdout.strip().splitlines()[-1] == "filesystem://"
+
+
+def test_check_deploy_reports_nothing_with_production_settings():
+    code = SETUP + (
+        "from django.core.management import call_command; "
+        "call_command('check', deploy=True, fail_level='WARNING')"
+    )
+    result = start(PRODUCTION, code)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout + result.stderr
+
+
+def test_debug_with_a_public_host_stops_start_up():
+    result = start({**PRODUCTION, "DEBUG": "true", "ALLOWED_HOSTS": "comments.example.com"})
+    assert result.returncode != 0
+    assert "DEBUG is on while ALLOWED_HOSTS names a public host" in result.stderr
+
+
+def test_production_sends_security_headers(client, settings):
+    settings.SECURE_SSL_REDIRECT = False
+    response = client.get("/healthz")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"

@@ -254,7 +254,7 @@ def test_check_deploy_reports_nothing_with_production_settings():
         "from django.core.management import call_command; "
         "call_command('check', deploy=True, fail_level='WARNING')"
     )
-    result = start(PRODUCTION, code)
+    result = start({**PRODUCTION, "COMMENTS_HTTPS": "true"}, code)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout + result.stderr
 

@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "comments_project.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "comments_project.urls"

@@ -136,7 +136,7 @@ def _resolve_parent(article: Article, parent_id: int) -> Comment:
 
 def publish(comment: Comment, *, actor: Actor, reason: str = "", strict: bool = True) -> bool:
     """Publish: a moderator's approval (actor.user) or a passing spam check."""
-    fields: dict[str, object] = {}
+    fields: dict[str, object] = {"discarded": False}
     if actor.user is not None:
         fields["approved_by"] = actor.user
     elif actor is SPAM_CHECK:
@@ -283,6 +283,12 @@ def _transition(
     fields: dict[str, object] | None = None,
     record_always: bool = False,
 ) -> bool:
+    fields = dict(fields or {})
+    # The last decision is now a person's (or the author's), not the check's.
+    if actor.user is not None:
+        fields.setdefault("decision_reason", "moderator")
+    elif actor is AUTHOR:
+        fields.setdefault("decision_reason", "author")
     return _apply(
         comment,
         action,
@@ -292,7 +298,7 @@ def _transition(
         actor=actor,
         reason=reason,
         strict=strict,
-        fields=fields or {},
+        fields=fields,
         details={},
         record_always=record_always,
     )

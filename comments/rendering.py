@@ -14,7 +14,8 @@ LINK_REL = "nofollow ugc noopener noreferrer"
 ALLOWED_TAGS = {
     "p", "br", "a", "em", "strong", "code", "pre", "ul", "ol", "li", "blockquote",
 }  # fmt: skip
-ALLOWED_ATTRIBUTES = {"a": {"href"}, "ol": {"start"}}
+# "*": nh3 otherwise keeps `title` and `lang` on every tag.
+ALLOWED_ATTRIBUTES = {"a": {"href"}, "ol": {"start"}, "*": set()}
 URL_SCHEMES = {"http", "https", "mailto"}
 
 _markdown = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, Min, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -93,18 +93,21 @@ def akismet_errors(days: int = 30) -> dict[str, Any]:
 def akismet_agreement() -> dict[str, Any]:
     """How moderators' final decisions agree with Akismet's verdicts.
 
-    Counts comments with a verdict whose current status was set by a person:
+    Counts comments with a verdict whose latest change was made by a person:
     published (human says ham) or spam/rejected (human says not fit).
     """
+    latest_actor = (
+        CommentEvent.objects.filter(comment=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values("actor_user_id")[:1]
+    )
     decided = (
         Comment.objects.exclude(akismet_verdict="")
-        .filter(
-            status__in=[Status.PUBLISHED, Status.SPAM, Status.REJECTED],
-            events__actor_user__isnull=False,
-            events__to_status=F("status"),
-        )
+        .filter(status__in=[Status.PUBLISHED, Status.SPAM, Status.REJECTED])
+        .annotate(decided_by=Subquery(latest_actor))
+        .filter(decided_by__isnull=False)
         .values("akismet_verdict", "status")
-        .annotate(n=Count("id", distinct=True))
+        .annotate(n=Count("id"))
         .order_by()
     )
     table = {"agree_ham": 0, "agree_spam": 0, "false_positives": 0, "false_negatives": 0}

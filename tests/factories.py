@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from articles.models import Article
 from comments import moderation
-from comments.models import Comment
+from comments.models import Comment, HoldReason
 
 
 class ArticleFactory(factory.django.DjangoModelFactory):
@@ -51,4 +52,20 @@ def published_comment(article: Article | None = None, **overrides: object) -> Co
     """A comment that passed the spam check (a published comment must have)."""
     comment = submit_comment(article, **overrides)
     moderation.publish(comment, actor=moderation.SPAM_CHECK, reason="akismet_ham")
+    return comment
+
+
+def moderator_user(**overrides: object):
+    """A staff user in the `moderators` group (created by migration 0004)."""
+    user = UserFactory(is_staff=True, **overrides)
+    user.groups.add(Group.objects.get(name="moderators"))
+    return user
+
+
+def held_comment(
+    article: Article | None = None, *, hold_reason: str = HoldReason.MODERATOR, **overrides: object
+) -> Comment:
+    """A comment waiting for a human, held through the moderation module."""
+    comment = submit_comment(article, **overrides)
+    moderation.hold(comment, actor=moderation.SYSTEM, hold_reason=hold_reason)
     return comment

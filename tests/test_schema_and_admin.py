@@ -153,7 +153,7 @@ def test_the_article_changelist_renders_for_a_superuser(signed_in):
 def test_the_comment_changelist_renders_with_comments_of_every_status(signed_in):
     _, comments = comments_of_every_kind()
 
-    response = signed_in.get("/admin/comments/comment/")
+    response = signed_in.get("/admin/comments/comment/?status=all")
 
     assert response.status_code == 200
     content = response.content.decode()

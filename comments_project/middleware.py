@@ -60,3 +60,35 @@ class DatabaseUnavailableMiddleware:
         )
         response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
         return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """A strict Content-Security-Policy on our own HTML pages (demo, privacy).
+
+    Only our own scripts and styles may run; the embedded widget calls our API.
+    The admin and the API docs keep Django's and Swagger's defaults.
+    """
+
+    POLICY = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "object-src 'none'",
+        ]
+    )
+    PATH_PREFIXES = ("/demo/", "/privacy/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith(self.PATH_PREFIXES):
+            response.setdefault("Content-Security-Policy", self.POLICY)
+        return response

@@ -107,6 +107,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "comments_project.middleware.DatabaseUnavailableMiddleware",
+    "comments_project.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "comments_project.urls"

@@ -24,6 +24,7 @@ run: venv
 	PORT=$(PORT) $(BIN)/python -m comments_project.launcher
 
 test: venv
+	bash tests/browser/setup.sh
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	CELERY_QUEUE=comments-test-$$$$ $(BIN)/pytest $(PYTEST_ARGS)

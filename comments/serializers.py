@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -38,7 +39,20 @@ class TextField(serializers.CharField):
         self.validators.append(reject_unencodable_text)
 
 
+# Control, format (zero-width, bidi, soft hyphen) and separator characters.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_UNSAFE_URL_CHARACTERS = frozenset('"\'<>`\\{}|^ \t\n\r')
+
+
 def validate_web_url(value: str) -> None:
+    """http(s) only, and nothing that could break out of an attribute anywhere it is shown."""
+    if any(
+        char in _UNSAFE_URL_CHARACTERS or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+        for char in value
+    ):
+        raise serializers.ValidationError(
+            "Enter a valid http:// or https:// address (no quotes, spaces or angle brackets)."
+        )
     try:
         URLValidator(schemes=["http", "https"])(value)
     except DjangoValidationError:

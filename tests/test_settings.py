@@ -271,3 +271,13 @@ def test_production_sends_security_headers(client, settings):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_our_own_pages_carry_a_content_security_policy(client, settings):
+    from comments_project.middleware import ContentSecurityPolicyMiddleware
+
+    settings.SECURE_SSL_REDIRECT = False
+    response = client.get("/privacy/")
+    assert response["Content-Security-Policy"] == ContentSecurityPolicyMiddleware.POLICY
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    assert "Content-Security-Policy" not in client.get("/healthz")

@@ -9,7 +9,8 @@ Test markers in comment_content (namespaced so real text never hits them):
 ``[[error:TOKEN]]``.
 
 Admin endpoints (JSON): ``GET /__admin/requests``, ``POST /__admin/reset``,
-``POST /__admin/faults`` (one fault or a list), ``POST /__admin/latency``
+``POST /__admin/faults`` (one fault or a list; ``"match"`` limits a fault to
+requests whose comment_content contains that text), ``POST /__admin/latency``
 (``{"seconds": 0.15}``), ``POST /__admin/keys`` (``{"key": ..., "state": ...}``).
 """
 
@@ -59,10 +60,11 @@ class StandInState:
         with self.lock:
             self.faults.append({"endpoint": "*", "times": 1, **fault})
 
-    def take_fault(self, endpoint: str) -> dict[str, Any] | None:
+    def take_fault(self, endpoint: str, content: str = "") -> dict[str, Any] | None:
+        """The first queued fault for this endpoint (and, with "match", this text)."""
         with self.lock:
             for fault in self.faults:
-                if fault["endpoint"] in ("*", endpoint):
+                if fault["endpoint"] in ("*", endpoint) and fault.get("match", "") in content:
                     if fault["times"] > 0:
                         fault["times"] -= 1
                         if fault["times"] == 0:
@@ -139,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
             "params": {k: (mask(v) if k in ("api_key", "key") else v) for k, v in params.items()},
             "user_agent": self.headers.get("User-Agent", ""),
         }
-        fault = state.take_fault(endpoint)
+        fault = state.take_fault(endpoint, params.get("comment_content", ""))
         if state.latency:
             time.sleep(state.latency)
         if fault and self._apply_fault(fault, entry):

@@ -168,14 +168,21 @@ def test_the_same_task_delivered_twice_makes_one_transition(pipeline, standin):
 
 
 def test_a_moderator_acting_while_the_check_is_in_flight_wins(pipeline, standin):
-    standin.state.add_fault({"kind": "delay", "seconds": 0.8})
-    created = submit(pipeline, ArticleFactory())
+    marker = "in-flight-race"
+    standin.state.add_fault({"kind": "delay", "seconds": 0.8, "match": marker})
+    created = submit(pipeline, ArticleFactory(), body=f"Slow check {marker}")
     wait_for(
         lambda: Comment.objects.filter(pk=created["id"], check_attempts=1).exists(), timeout=15
     )
     comment = Comment.objects.get(pk=created["id"])
     moderation.reject(comment, actor=moderation.Actor.for_user(UserFactory()))
-    wait_for(lambda: standin.state.requests_to("comment-check"), timeout=15)
+    wait_for(
+        lambda: any(
+            marker in call["params"].get("comment_content", "")
+            for call in standin.state.requests_to("comment-check")
+        ),
+        timeout=15,
+    )
     time.sleep(1.0)  # the verdict arrives after the moderator's decision
     assert status_of(created["id"]) == Status.REJECTED
     transitions = CommentEvent.objects.filter(comment_id=created["id"]).values_list(

@@ -29,6 +29,7 @@ class HoldReason(models.TextChoices):
     CHECK_UNAVAILABLE = "check_unavailable", "Spam check unavailable"
     CHECK_INCOMPLETE = "check_incomplete", "Spam check did not finish"
     SHADOW_MODE = "shadow_mode", "Shadow mode: every comment is reviewed"
+    CHECK_DISABLED = "check_disabled", "Spam check turned off: every comment is reviewed"
     MODERATOR = "moderator", "Held by a moderator"
 
 

@@ -102,6 +102,11 @@ def check(comment_id: int, *, retrying: bool = False) -> str:
             "mark_spam", spam_reason, fields={"next_check_at": None}, details={"rule": spam_reason}
         )
         return _record(comment, outcome)
+    if not settings.AKISMET_ENABLED:
+        outcome = CheckOutcome(
+            "hold", "check_disabled", HoldReason.CHECK_DISABLED, fields={"next_check_at": None}
+        )
+        return _record(comment, outcome)
     recheck_reason = "retry" if retrying else comment.recheck_reason
     payload = akismet_client.build_payload(comment, recheck_reason=recheck_reason)
     attempts = comment.check_attempts + 1

@@ -45,7 +45,9 @@ def _check_akismet() -> tuple[str, bool]:
     cached = _akismet_cache.get("answer")
     if cached and time.monotonic() - _akismet_cache["at"] < _AKISMET_CACHE_SECONDS:
         return cached  # type: ignore[return-value]
-    if not settings.AKISMET_API_KEY:
+    if not settings.AKISMET_ENABLED:
+        answer = ("off (every comment is reviewed by a human)", True)
+    elif not settings.AKISMET_API_KEY:
         answer = ("invalid key: AKISMET_API_KEY is not set", False)
     else:
         try:

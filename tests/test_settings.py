@@ -281,3 +281,8 @@ def test_our_own_pages_carry_a_content_security_policy(client, settings):
     assert response["Content-Security-Policy"] == ContentSecurityPolicyMiddleware.POLICY
     assert "script-src 'self'" in response["Content-Security-Policy"]
     assert "Content-Security-Policy" not in client.get("/healthz")
+
+
+def test_production_may_run_without_a_key_only_with_the_spam_check_turned_off():
+    env = {key: value for key, value in PRODUCTION.items() if key != "AKISMET_API_KEY"}
+    assert start({**env, "AKISMET_ENABLED": "false"}).returncode == 0

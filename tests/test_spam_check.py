@@ -282,3 +282,12 @@ def test_publishing_as_a_nameless_system_actor_is_refused_by_the_database():
 def test_a_published_comment_has_a_check_or_an_approval():
     checked = published_comment()
     assert checked.checked_at is not None
+
+
+def test_with_the_spam_check_turned_off_every_clean_comment_waits_for_a_human(standin, settings):
+    settings.AKISMET_ENABLED = False
+    comment = submit_comment()
+    assert spam_check.check(comment.pk) == "check_disabled"
+    comment.refresh_from_db()
+    assert (comment.status, comment.held_reason) == (Status.HELD, HoldReason.CHECK_DISABLED)
+    assert standin.state.requests_to("comment-check") == []

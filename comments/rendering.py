@@ -7,6 +7,8 @@ sanitised by nh3 against an allowlist as the very last step.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -26,11 +28,22 @@ _markdown = (
 _markdown.linkify.set({"fuzzy_email": True, "fuzzy_link": True})
 
 
+def _absolute_links_only(tag: str, attribute: str, value: str) -> str | None:
+    """Keep an href only if it names one of our schemes; relative links go too."""
+    if attribute == "href":
+        scheme = urlsplit(value).scheme.lower()
+        return value if scheme in URL_SCHEMES else None
+    return value
+
+
 def sanitize(html: str) -> str:
+    # U+FEFF is dropped by HTML parsers at the start of a document only; drop it
+    # everywhere so sanitising twice gives the same result.
     return nh3.clean(
-        html,
+        html.replace("\ufeff", ""),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_absolute_links_only,
         url_schemes=URL_SCHEMES,
         link_rel=LINK_REL,
     )

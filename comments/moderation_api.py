@@ -52,7 +52,9 @@ class ModerationCommentSerializer(serializers.ModelSerializer):
 
     article = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     held_reason_label = serializers.SerializerMethodField()
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     verdict = serializers.SerializerMethodField()
     history = EventSerializer(source="events", many=True, read_only=True)
 
@@ -99,6 +101,15 @@ class ModerationCommentSerializer(serializers.ModelSerializer):
             "discarded": comment.discarded,
             "next_check_at": as_time(comment.next_check_at) if comment.next_check_at else None,
         }
+
+
+class ModerationPageSerializer(serializers.Serializer):
+    """Schema of the paginated moderation list."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ModerationCommentSerializer(many=True)
 
 
 class ModerationQuerySerializer(serializers.Serializer):
@@ -173,7 +184,8 @@ class ModerationListView(APIView):
 
     @extend_schema(
         parameters=[ModerationQuerySerializer],
-        responses=ModerationCommentSerializer(many=True),
+        responses=ModerationPageSerializer,
+        operation_id="moderation_comments_list",
         summary="Comments of any status, with private fields and history",
     )
     def get(self, request: Request) -> Response:

@@ -41,7 +41,7 @@ class TextField(serializers.CharField):
 
 # Control, format (zero-width, bidi, soft hyphen) and separator characters.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
-_UNSAFE_URL_CHARACTERS = frozenset('"\'<>`\\{}|^ \t\n\r')
+_UNSAFE_URL_CHARACTERS = frozenset("\"'<>`\\{}|^ \t\n\r")
 
 
 def validate_web_url(value: str) -> None:
@@ -166,6 +166,14 @@ class OwnCommentSerializer(PublicCommentSerializer):
 
     def get_edit_expires_at(self, comment: Comment) -> str:
         return serializers.DateTimeField().to_representation(moderation.edit_expires_at(comment))
+
+
+class CommentDetailSerializer(PublicCommentSerializer):
+    """Schema of GET /comments/{id}/: the author's fields appear only with a valid token."""
+
+    status = serializers.CharField(required=False)
+    review_note = serializers.CharField(required=False)
+    edit_expires_at = serializers.DateTimeField(required=False)
 
 
 class SubmittedCommentSerializer(OwnCommentSerializer):

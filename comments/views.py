@@ -19,6 +19,7 @@ from comments import abuse, moderation, threads, tokens
 from comments.models import Comment
 from comments.request_context import client_ip
 from comments.serializers import (
+    CommentDetailSerializer,
     CommentEditSerializer,
     CommentListQuerySerializer,
     CommentPageSerializer,
@@ -163,7 +164,7 @@ class CommentDetailView(APIView):
 
     @extend_schema(
         parameters=[TOKEN_PARAMETER],
-        responses=OwnCommentSerializer,
+        responses=CommentDetailSerializer,
         summary="A published comment, or the author's own comment with its status",
     )
     def get(self, request: Request, pk: int) -> Response:

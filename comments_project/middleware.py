@@ -92,3 +92,26 @@ class ContentSecurityPolicyMiddleware:
         if request.path.startswith(self.PATH_PREFIXES):
             response.setdefault("Content-Security-Policy", self.POLICY)
         return response
+
+
+class ApiJsonErrorsMiddleware:
+    """Answer errors under /api/ as JSON even when Django itself produced them
+    (an unmatched URL, a wrong method on a plain view), also with DEBUG on."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            detail = "Not found." if response.status_code == 404 else response.reason_phrase
+            json_response = JsonResponse({"detail": detail}, status=response.status_code)
+            for header in ("Allow", "Retry-After"):
+                if header in response:
+                    json_response[header] = response[header]
+            return json_response
+        return response

@@ -20,12 +20,28 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href"}, "ol": {"start"}, "*": set()}
 URL_SCHEMES = {"http", "https", "mailto"}
 
-_markdown = (
-    MarkdownIt("zero", {"html": False, "linkify": True, "breaks": True, "maxNesting": 20})
-    .enable(["emphasis", "link", "backticks", "fence", "code", "list", "blockquote"])
-    .enable(["newline", "escape", "linkify"])
-)
-_markdown.linkify.set({"fuzzy_email": True, "fuzzy_link": True})
+# Linking bare URLs costs more than linear time on URL-dense text; past this many
+# URL-like tokens (a comment the link rule holds anyway) they stay plain text.
+MAX_LINKIFIED_URLS = 50
+
+
+def _parser(linkify: bool) -> MarkdownIt:
+    parser = MarkdownIt(
+        "zero", {"html": False, "linkify": linkify, "breaks": True, "maxNesting": 20}
+    ).enable(["emphasis", "link", "backticks", "fence", "code", "list", "blockquote"])
+    parser.enable(["newline", "escape", *(["linkify"] if linkify else [])])
+    if linkify:
+        parser.linkify.set({"fuzzy_email": True, "fuzzy_link": True})
+    return parser
+
+
+_markdown = _parser(linkify=True)
+_markdown_without_linkify = _parser(linkify=False)
+
+
+def url_like_tokens(text: str) -> int:
+    lowered = text.lower()
+    return lowered.count("://") + lowered.count("www.")
 
 
 def _absolute_links_only(tag: str, attribute: str, value: str) -> str | None:
@@ -52,4 +68,5 @@ def sanitize(html: str) -> str:
 def render_body(body: str) -> str:
     """Markdown subset to HTML; sanitising is always the last transform."""
     text = body.replace("\r\n", "\n").replace("\r", "\n").strip()
-    return sanitize(_markdown.render(text)).strip()
+    parser = _markdown if url_like_tokens(text) <= MAX_LINKIFIED_URLS else _markdown_without_linkify
+    return sanitize(parser.render(text)).strip()

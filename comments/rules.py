@@ -10,6 +10,7 @@ from functools import cached_property
 from django.conf import settings
 
 from comments.models import Comment, HoldReason, ModerationRules
+from comments.rendering import url_like_tokens
 
 
 def _lines(text: str) -> list[str]:
@@ -105,8 +106,8 @@ class EffectiveRules:
 
 
 def count_links(comment: Comment) -> int:
-    """Links as rendered: what a reader could click."""
-    return comment.body_html.count("<a ")
+    """Links a reader could click, or URLs written out (very URL-dense text is not linked)."""
+    return max(comment.body_html.count("<a "), url_like_tokens(comment.body))
 
 
 def has_approved_comment(comment: Comment) -> bool:

@@ -429,12 +429,13 @@ def console_pages(comment: Comment) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("payload", ADMIN_SAMPLE)
+# Text the API refuses (NUL) never reaches the console, so it is not sampled there.
+@pytest.mark.parametrize(
+    "payload", [payload for payload in ADMIN_SAMPLE if not text_refusal(payload, BODY_MAX)]
+)
 def test_S01_console_change_page_and_changelist_show_the_payload_as_text(
     payload, superuser_client, admin_baseline
 ):
-    if text_refusal(payload, BODY_MAX):
-        pytest.skip("text the API refuses (NUL) never reaches the console")
     article, baselines = admin_baseline
     comment = admin_comment(article, payload, ADMIN_SAMPLE.index(payload), superuser_client.user)
     for name, url in console_pages(comment).items():

@@ -50,7 +50,8 @@ from comments.models import HoldReason
 from comments.tokens import make_edit_token
 from tests.akismet_fixtures import TEST_KEY
 from tests.factories import ArticleFactory, UserFactory, published_comment, submit_comment
-from tests.worker_fixtures import IN_CI, ROOT, _database_url, wait_for
+from tests.processes import gunicorn_args, running_process
+from tests.worker_fixtures import IN_CI, _database_url
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -132,52 +133,21 @@ def api_server(django_db_setup, django_db_blocker, standin_server, tmp_path_fact
         }
     )
     base_url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "comments_project.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--timeout",
-                "30",
-                "--error-logfile",
-                "-",
-                # The URL and header limits of the server in front are a deployment
-                # matter (414/400 in text/html from gunicorn or nginx); here every
-                # request reaches the app, whose answers the schema must describe.
-                "--limit-request-line",
-                "0",
-                "--limit-request-field_size",
-                "0",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        try:
-            wait_for(
-                lambda: process.poll() is not None or http_get(f"{base_url}/healthz")[0] == 200,
-                60,
-            )
-        except AssertionError:
-            pytest.fail("gunicorn did not answer /healthz:\n" + log_path.read_text()[-3000:])
-        if process.poll() is not None:
-            pytest.fail("gunicorn died at start:\n" + log_path.read_text()[-3000:])
+    args = gunicorn_args(
+        port,
+        "--timeout",
+        "30",
+        # The URL and header limits of the server in front are a deployment
+        # matter (414/400 in text/html from gunicorn or nginx); here every
+        # request reaches the app, whose answers the schema must describe.
+        "--limit-request-line",
+        "0",
+        "--limit-request-field_size",
+        "0",
+    )
+    healthy = lambda: http_get(f"{base_url}/healthz")[0] == 200  # noqa: E731
+    with running_process("gunicorn", args, env, log_path, healthy):
         yield base_url, log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture

@@ -8,11 +8,8 @@ skipped locally; under CI=true they fail instead.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,9 @@ from django.conf import settings
 from django.db import connection
 
 from tests.akismet_fixtures import TEST_KEY
+from tests.processes import running_process, wait_for
+
+__all__ = ["celery_worker_process", "require_services", "wait_for"]
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -36,17 +36,6 @@ def require_services() -> None:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1):
-    """Poll until predicate() is truthy; bounded in time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def _database_url() -> str:
@@ -78,39 +67,12 @@ def celery_worker_process(django_db_setup, django_db_blocker, standin_server, tm
         "AKISMET_TIMEOUT": "1",
         "COMMENTS_CHECK_RETRIES": "2",
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "comments_project",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"test-{uuid.uuid4().hex[:8]}@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: b" ready." in log_path.read_bytes() or process.poll() is not None, 60)
-        if process.poll() is not None:
-            pytest.fail("celery worker died at start:\n" + log_path.read_text()[-3000:])
+    args = [
+        sys.executable, "-m", "celery", "-A", "comments_project", "worker",
+        "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+        "--without-heartbeat", "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
+    ]  # fmt: skip
+    with running_process(
+        "celery worker", args, env, log_path, lambda: b" ready." in log_path.read_bytes()
+    ) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if os.environ.get("SHOW_WORKER_LOG"):
-            print(log_path.read_text()[-5000:])

@@ -11,8 +11,6 @@ import functools
 import http.server
 import os
 import socket
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -25,7 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.akismet_fixtures import TEST_KEY
-from tests.worker_fixtures import ROOT, _database_url, wait_for
+from tests.processes import gunicorn_args, running_process
+from tests.worker_fixtures import ROOT, _database_url
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -151,43 +150,9 @@ def server_url(
         "COMMENTS_MIN_SUBMIT_SECONDS": "1",
     }
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "comments_project.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--timeout",
-                "60",
-                "--error-logfile",
-                "-",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: process.poll() is not None or _answers(url + "/healthz"), 60, 0.2)
-        if process.poll() is not None:
-            pytest.fail("gunicorn died at start:\n" + log_path.read_text()[-3000:])
+    args = gunicorn_args(port, "--threads", "4", "--timeout", "60")
+    with running_process("gunicorn", args, env, log_path, lambda: _answers(url + "/healthz")):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if os.environ.get("SHOW_GUNICORN_LOG"):
-            print(log_path.read_text()[-5000:])
 
 
 @pytest.fixture(scope="module")

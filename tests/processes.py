@@ -1,0 +1,66 @@
+"""Start a real server process for a test (gunicorn, a celery worker) and always stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1):
+    """Poll until predicate() is truthy; bounded in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def gunicorn_args(port: int, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "comments_project.wsgi",
+        "--bind", f"127.0.0.1:{port}", "--workers", "2", "--error-logfile", "-", *extra,
+    ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def running_process(
+    name: str,
+    args: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    ready: Callable[[], object],
+    timeout: float = 60.0,
+) -> Iterator[subprocess.Popen]:
+    """Run `args` until the block ends; fail the test with the log if it never gets ready."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        try:
+            wait_for(lambda: process.poll() is not None or ready(), timeout, 0.2)
+        except AssertionError:
+            pytest.fail(f"{name} was not ready in {timeout}s:\n" + log_path.read_text()[-3000:])
+        if process.poll() is not None:
+            pytest.fail(f"{name} died at start:\n" + log_path.read_text()[-3000:])
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if os.environ.get("SHOW_PROCESS_LOGS"):
+            print(f"--- {name} ---\n" + log_path.read_text()[-5000:])

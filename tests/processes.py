@@ -26,6 +26,20 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: f
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+def app_env(database_url: str, akismet_url: str, akismet_key: str) -> dict[str, str]:
+    """What every server process of a test needs: the test database and the stand-in."""
+    return {
+        "DEBUG": "true",
+        "DATABASE_URL": database_url,
+        "DATABASE_CONN_MAX_AGE": "0",
+        "AKISMET_API_KEY": akismet_key,
+        "AKISMET_API_URL": akismet_url,
+        "AKISMET_BLOG_URL": "https://news.example.com/",
+        "AKISMET_IS_TEST": "true",
+        "AKISMET_TIMEOUT": "1",
+    }
+
+
 def gunicorn_args(port: int, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", "comments_project.wsgi",

@@ -50,7 +50,7 @@ from comments.models import HoldReason
 from comments.tokens import make_edit_token
 from tests.akismet_fixtures import TEST_KEY
 from tests.factories import ArticleFactory, UserFactory, published_comment, submit_comment
-from tests.processes import gunicorn_args, running_process
+from tests.processes import app_env, gunicorn_args, running_process
 from tests.worker_fixtures import IN_CI, _database_url
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -109,21 +109,14 @@ def api_server(django_db_setup, django_db_blocker, standin_server, tmp_path_fact
     log_path = workdir / "gunicorn.log"
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    env.update(app_env(database_url, standin_server.url, TEST_KEY))
     env.update(
         {
-            "DEBUG": "true",
-            "DATABASE_URL": database_url,
-            "DATABASE_CONN_MAX_AGE": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             # No Redis: a throw-away folder broker (nothing consumes the checks) and a
             # per-process cache, so the run leaves nothing behind in shared services.
             "BROKER_DIR": str(workdir / "broker"),
             "CELERY_QUEUE": f"fuzz-{uuid.uuid4().hex[:8]}",
-            "AKISMET_API_KEY": TEST_KEY,
-            "AKISMET_API_URL": standin_server.url,
-            "AKISMET_BLOG_URL": "https://news.example.com/",
-            "AKISMET_IS_TEST": "true",
-            "AKISMET_TIMEOUT": "1",
             # Abuse checks would answer 429/409 to the fuzzer before the views run.
             "COMMENTS_THROTTLE_SUBMIT": "100000/min",
             "COMMENTS_THROTTLE_READ": "100000/min",

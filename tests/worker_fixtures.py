@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.akismet_fixtures import TEST_KEY
-from tests.processes import running_process, wait_for
+from tests.processes import app_env, running_process, wait_for
 
 __all__ = ["celery_worker_process", "require_services", "wait_for"]
 
@@ -57,14 +57,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, standin_server, tm
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {
         **os.environ,
-        "DEBUG": "true",
-        "DATABASE_URL": database_url,
-        "DATABASE_CONN_MAX_AGE": "0",
-        "AKISMET_API_KEY": TEST_KEY,
-        "AKISMET_API_URL": standin_server.url,
-        "AKISMET_BLOG_URL": "https://news.example.com/",
-        "AKISMET_IS_TEST": "true",
-        "AKISMET_TIMEOUT": "1",
+        **app_env(database_url, standin_server.url, TEST_KEY),
         "COMMENTS_CHECK_RETRIES": "2",
     }
     args = [

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.akismet_fixtures import TEST_KEY
-from tests.processes import gunicorn_args, running_process
+from tests.processes import app_env, gunicorn_args, running_process
 from tests.worker_fixtures import ROOT, _database_url
 
 HERE = Path(__file__).resolve().parent
@@ -132,14 +132,7 @@ def server_url(
     url = f"http://127.0.0.1:{port}"
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DEBUG": "true",
-        "DATABASE_URL": database_url,
-        "DATABASE_CONN_MAX_AGE": "0",
-        "AKISMET_API_KEY": TEST_KEY,
-        "AKISMET_API_URL": standin_server.url,
-        "AKISMET_BLOG_URL": "https://news.example.com/",
-        "AKISMET_IS_TEST": "true",
-        "AKISMET_TIMEOUT": "1",
+        **app_env(database_url, standin_server.url, TEST_KEY),
         "COMMENTS_ALLOWED_ORIGINS": f"{url},{embed_origins.allowed}",
         # Many comments from one address in a few seconds: abuse limits off, except the
         # form token, kept short so the widget's real token path is exercised.

@@ -14,7 +14,7 @@ MAX_COUNT_SLUGS = 100
 class ArticleSerializer(serializers.ModelSerializer):
     title = TextField(max_length=300)
     url = TextField(max_length=500, validators=[validate_web_url])
-    comment_count = serializers.SerializerMethodField()
+    comment_count = serializers.IntegerField(source="published_comment_count", read_only=True)
 
     class Meta:
         model = Article
@@ -24,12 +24,6 @@ class ArticleSerializer(serializers.ModelSerializer):
         if value in RESERVED_SLUGS:
             raise serializers.ValidationError(f"'{value}' is reserved; choose another slug.")
         return value
-
-    def get_comment_count(self, article: Article) -> int:
-        count = getattr(article, "comment_count", None)
-        if count is None:
-            count = article.comments.published().count()
-        return count
 
 
 class CountsQuerySerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from articles.models import Article
 from comments import moderation
 from comments.models import Comment, CommentEvent, HoldReason
 from tests.factories import UserFactory, published_comment, submit_comment
@@ -56,6 +57,7 @@ def comment_in(status: str) -> Comment:
     comment = submit_comment()
     checked_at = timezone.now() if status == S.PUBLISHED else None
     Comment.objects.filter(pk=comment.pk).update(status=status, checked_at=checked_at)
+    Article.objects.filter(pk=comment.article_id).refresh_comment_counts()
     comment.refresh_from_db()
     return comment
 

@@ -73,13 +73,62 @@ class SubmitPerEmailThrottle(_SettingRateThrottle):
 
 
 class ReadThrottle(_SettingRateThrottle):
+    """Reads per client IP, counted in fixed windows: one cache round trip per read,
+    shared with the cached fast path (comments_project/fastpath.py)."""
+
     scope = "read"
     setting_name = "COMMENTS_THROTTLE_READ"
 
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         if request.method not in ("GET", "HEAD"):
-            return None
-        return f"throttle:{self.scope}:{client_ip(request) or 'unknown'}"
+            return True
+        self._wait = read_limit_wait(client_ip(request))
+        return self._wait == 0
+
+    def wait(self) -> float | None:
+        return self._wait or None
+
+
+def read_limit_wait(ip: str | None) -> int:
+    """Count one read from `ip`; the seconds it must wait if over the limit, else 0."""
+    throttle = ReadThrottle()
+    if throttle.rate is None:
+        return 0
+    allowed, duration = throttle.num_requests, throttle.duration
+    now = time.time()
+    window = int(now // duration)
+    hits = count_hit(f"throttle:read:{ip or 'unknown'}:{window}", duration)
+    if hits <= allowed:
+        return 0
+    return max(1, int((window + 1) * duration - now))
+
+
+def count_hit(key: str, duration: int) -> int:
+    """Increment a counter that expires after `duration` seconds; its new value."""
+    client = _redis_client(key)
+    if client is not None:
+        full_key = cache.make_and_validate_key(key)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(full_key)
+        pipe.expire(full_key, duration, nx=True)
+        return int(pipe.execute()[0])
+    cache.add(key, 0, timeout=duration)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=duration)
+        return 1
+
+
+def _redis_client(key: str):
+    """The raw Redis client behind the default cache, if it is Redis."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return backend._cache.get_client(key, write=True)
+    return None
 
 
 def check_flood(ip: str | None) -> None:

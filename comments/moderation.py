@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from articles.models import Article
+from comments import read_cache
 from comments.models import Comment, CommentEvent, HoldReason
 from comments.rendering import render_body
 
@@ -352,6 +354,9 @@ def _apply(
             if strict:
                 raise ModerationError(action, "changed concurrently")
             return False
+        _update_published_count(comment, current["status"], target)
+        if _publicly_visible(current["status"], target, action):
+            read_cache.invalidate_article_on_commit(comment.article_id)
         changed = current["status"] != target or current["held_reason"] != updates.get(
             "held_reason", current["held_reason"]
         )
@@ -368,6 +373,21 @@ def _apply(
     for name, value in updates.items():
         setattr(comment, name, value)
     return True
+
+
+def _update_published_count(comment: Comment, source: str, target: str) -> None:
+    """Keep the article's stored count equal to its published comments."""
+    delta = (target == Status.PUBLISHED) - (source == Status.PUBLISHED)
+    if delta:
+        Article.objects.filter(pk=comment.article_id).update(
+            published_comment_count=F("published_comment_count") + delta
+        )
+
+
+def _publicly_visible(source: str, target: str, action: str) -> bool:
+    """Whether the change alters what readers see (a published or removed comment)."""
+    public = {Status.PUBLISHED, Status.REMOVED}
+    return source in public or target in public or action == "edit"
 
 
 def _sweep_deadline() -> dt.datetime:

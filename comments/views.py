@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -15,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from articles.models import Article
-from comments import abuse, moderation, threads, tokens
+from comments import abuse, moderation, read_cache, threads, tokens
 from comments.models import Comment
 from comments.request_context import client_ip
 from comments.serializers import (
@@ -64,6 +65,9 @@ class CommentCursorPagination(CursorPagination):
 
 
 class ArticleCommentsView(APIView):
+    # Anonymous by design: no session lookup, so responses do not vary by cookie
+    # and a CDN can share them.
+    authentication_classes: list = []
     pagination_class = CommentCursorPagination
     throttle_classes = [
         abuse.SubmitPerIPThrottle,
@@ -76,17 +80,28 @@ class ArticleCommentsView(APIView):
         responses=CommentPageSerializer,
         summary="Published comments of an article, threaded, cursor-paginated",
     )
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: Request, slug: str) -> HttpResponse:
         query = CommentListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        article = get_object_or_404(Article.objects.only("id"), slug=slug)
+        params = read_cache.PageParams.from_validated(query.validated_data)
+        variant = params.variant(request.scheme, request.get_host())
+        entry, _ = read_cache.page(slug, variant, lambda: self._page_body(request, slug, params))
+        return read_cache.response(request.META, entry)
+
+    def _page_body(self, request: Request, slug: str, params: read_cache.PageParams) -> bytes:
+        """The page as bytes: three queries (article with its count, page, replies)."""
+        article = get_object_or_404(
+            Article.objects.only("id", "published_comment_count"), slug=slug
+        )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(threads.visible_top_level(article.pk), request, self)
+        # Links carry only the parameters that shape the page, so every spelling
+        # of the same request shares one cached body.
+        paginator.base_url = request.build_absolute_uri(request.path) + params.query_suffix()
         threads.attach_replies(page)
-        count = Comment.objects.for_article(article.pk).published().count()
-        return Response(
+        return read_cache.json_bytes(
             {
-                "count": count,
+                "count": article.published_comment_count,
                 "next": paginator.get_next_link(),
                 "previous": paginator.get_previous_link(),
                 "results": PublicCommentSerializer(page, many=True).data,

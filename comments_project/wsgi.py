@@ -1,4 +1,5 @@
-"""WSGI entry point: `gunicorn comments_project.wsgi`."""
+"""WSGI entry point (`comments_project.wsgi:application`), served by granian
+(see comments_project/server.py): Django behind the cached-read fast path."""
 
 import os
 
@@ -6,4 +7,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comments_project.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from comments_project.fastpath import CachedReadApp  # noqa: E402 (needs Django set up)
+
+application = CachedReadApp(django_application)

@@ -41,3 +41,13 @@ def relaxed_abuse_limits(settings):
     settings.COMMENTS_FLOOD_SECONDS = 0
     settings.COMMENTS_MIN_SUBMIT_SECONDS = 0
     settings.COMMENTS_DUPLICATE_WINDOW_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def fresh_read_cache():
+    """Each test starts with no cached pages: article slugs repeat across tests,
+    and the database is rolled back without the invalidations of a commit."""
+    from comments import read_cache
+
+    read_cache.clear_all()
+    yield

@@ -1,4 +1,4 @@
-"""Start a real server process for a test (gunicorn, a celery worker) and always stop it."""
+"""Start a real server process for a test (the web server, a celery worker) and always stop it."""
 
 from __future__ import annotations
 
@@ -40,7 +40,15 @@ def app_env(database_url: str, akismet_url: str, akismet_key: str) -> dict[str, 
     }
 
 
+def web_args(port: int) -> list[str]:
+    """The production web server (granian, as `make run` and the README start it)."""
+    from comments_project.server import web_command
+
+    return web_command(port, workers=2, threads=4)
+
+
 def gunicorn_args(port: int, *extra: str) -> list[str]:
+    """gunicorn, for the fuzzer, which needs a server without URL and header limits."""
     return [
         sys.executable, "-m", "gunicorn", "comments_project.wsgi",
         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--error-logfile", "-", *extra,

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from articles.models import Article
 from comments import moderation
 from comments.models import Comment
 from tests.factories import ArticleFactory, published_comment, submit_comment
@@ -455,6 +456,7 @@ def bulk_published(article, count: int, *, start: dt.datetime) -> list[Comment]:
     for n, comment in enumerate(created):
         comment.created_at = start + dt.timedelta(seconds=n)
     Comment.objects.bulk_update(created, ["created_at"])
+    Article.objects.filter(pk=article.pk).refresh_comment_counts()
     return created
 
 
@@ -476,7 +478,9 @@ def bulk_replies(article, parents: list[Comment], per_parent: int) -> list[Comme
         for parent in parents
         for _ in range(per_parent)
     ]
-    return Comment.objects.bulk_create(rows)
+    created = Comment.objects.bulk_create(rows)
+    Article.objects.filter(pk=article.pk).refresh_comment_counts()
+    return created
 
 
 def populate(article, total: int) -> None:
@@ -506,7 +510,7 @@ def test_the_list_takes_the_same_number_of_queries_for_5_and_500_comments(
     with CaptureQueriesContext(connection) as measured:
         small_page = get_list(api, small)
     assert small_page["count"] == 5
-    assert len(measured) <= 5, [query["sql"] for query in measured]
+    assert len(measured) <= 3, [query["sql"] for query in measured]
 
     large = ArticleFactory()
     populate(large, 500)

@@ -33,7 +33,7 @@ def test_a_read_while_the_database_is_down_is_a_503(api, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(Article.objects, "with_comment_count", down)
+    monkeypatch.setattr(Article.objects, "order_by", down)
     response = api.get("/api/v1/articles/")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"

@@ -142,10 +142,11 @@ def test_redis_url_selects_the_redis_cache():
     assert values["cache"] == "django.core.cache.backends.redis.RedisCache"
 
 
-def test_no_redis_url_selects_the_local_memory_cache():
+def test_no_redis_url_selects_a_cache_every_process_shares():
     values = started_settings(PRODUCTION)
 
-    assert values["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    # Web workers and the Celery worker must see the same invalidations.
+    assert values["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
 
 
 # --- CORS ----------------------------------------------------------------------------------

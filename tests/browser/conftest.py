@@ -1,4 +1,4 @@
-"""Browser tests of the widget: Debian's Chromium driven by Playwright, against gunicorn,
+"""Browser tests of the widget: Debian's Chromium driven by Playwright, against the web server,
 a real Celery worker and the Akismet stand-in, everything on 127.0.0.1.
 
 `tests/browser/setup.sh` installs what is missing (Chromium, a CJK font, axe-core).
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.akismet_fixtures import TEST_KEY
-from tests.processes import app_env, gunicorn_args, running_process
+from tests.processes import app_env, running_process, web_args
 from tests.worker_fixtures import ROOT, _database_url
 
 HERE = Path(__file__).resolve().parent
@@ -125,7 +125,7 @@ def server_url(
     embed_origins,
     tmp_path_factory,
 ) -> Iterator[str]:
-    """gunicorn on the test database, next to the real worker and the Akismet stand-in."""
+    """The web server on the test database, next to the real worker and the Akismet stand-in."""
     with django_db_blocker.unblock():
         database_url = _database_url()
     port = _free_port()
@@ -142,9 +142,9 @@ def server_url(
         "COMMENTS_DUPLICATE_WINDOW_SECONDS": "0",
         "COMMENTS_MIN_SUBMIT_SECONDS": "1",
     }
-    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    args = gunicorn_args(port, "--threads", "4", "--timeout", "60")
-    with running_process("gunicorn", args, env, log_path, lambda: _answers(url + "/healthz")):
+    log_path = tmp_path_factory.mktemp("web") / "web.log"
+    args = web_args(port)
+    with running_process("web server", args, env, log_path, lambda: _answers(url + "/healthz")):
         yield url
 
 

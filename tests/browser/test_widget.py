@@ -1,4 +1,4 @@
-"""The embeddable widget in a real browser, against gunicorn + a real worker + the stand-in.
+"""The embeddable widget in a real browser, against granian + a real worker + the stand-in.
 
 Each test is a reader (or several, each with their own browser context and localStorage)
 using the widget the way a person would; assertions look at what is on the screen, and at

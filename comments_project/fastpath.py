@@ -1,0 +1,219 @@
+"""Serve fresh cached public reads straight from the cache, in front of Django.
+
+The comment page and the batch counts are what every article view asks for. When
+the cache already holds the exact bytes Django would send, building a request,
+running middleware, resolving a URL and a view costs far more than the answer
+itself, so this WSGI layer answers those requests from one cache round trip.
+
+It answers only what it can answer exactly as Django would (a test compares the
+two byte for byte, headers included): GET or HEAD, an allowed Host, a query in
+its normal form, no browsable-API request, no HTTPS redirect due. Anything else,
+and every cache miss, goes to Django, which computes the bytes and caches them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from urllib.parse import parse_qsl, urlsplit
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from comments import abuse, read_cache
+from comments.request_context import client_ip
+
+COMMENTS_PATH = re.compile(r"^/api/v1/articles/(?P<slug>[-a-zA-Z0-9_]{1,200})/comments/$")
+COUNTS_PATH = "/api/v1/articles/counts/"
+SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,200}$")
+LIMIT = re.compile(r"^[1-9][0-9]?$|^100$")
+CURSOR = re.compile(r"^[A-Za-z0-9+/=_-]{1,500}$")
+MAX_COUNT_SLUGS = 100
+ALLOW = {"comments": "GET, POST, HEAD, OPTIONS", "counts": "GET, HEAD, OPTIONS"}
+
+StartResponse = Callable[[str, list[tuple[str, str]]], object]
+
+
+class _Meta:
+    """Enough of a request for `client_ip`."""
+
+    def __init__(self, environ: dict) -> None:
+        self.META = environ
+
+
+class CachedReadApp:
+    def __init__(self, django_app: Callable[[dict, StartResponse], Iterable[bytes]]) -> None:
+        self.django_app = django_app
+        self._cors = None
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if (method == "GET" or method == "HEAD") and read_cache.enabled():
+            answer = self._answer(environ)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(status, headers)
+                return [b""] if method == "HEAD" else [body]
+        return self.django_app(environ, start_response)
+
+    def _answer(self, environ: dict) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        path = environ.get("PATH_INFO", "")
+        if path == COUNTS_PATH:
+            kind = "counts"
+            entry = self._counts(environ.get("QUERY_STRING", ""))
+        else:
+            match = COMMENTS_PATH.match(path)
+            if match is None:
+                return None
+            kind = "comments"
+            entry = None
+        if not self._plain_request(environ):
+            return None
+        if kind == "comments":
+            variant = self._page_variant(environ)
+            if variant is None:
+                return None
+            entry = read_cache.cached_page(match["slug"], variant)
+        if entry is None:
+            return None
+        if abuse.read_limit_wait(client_ip(_Meta(environ))):
+            return None  # Django counts it again and answers the 429
+        return self._response(environ, kind, entry)
+
+    def _plain_request(self, environ: dict) -> bool:
+        """A request Django would answer with plain JSON, without redirecting."""
+        domain, _ = split_domain_port(self._host(environ))
+        allowed = settings.ALLOWED_HOSTS
+        if settings.DEBUG and not allowed:
+            allowed = [".localhost", "127.0.0.1", "[::1]"]
+        if not domain or not validate_host(domain, allowed):
+            return False
+        if settings.SECURE_SSL_REDIRECT and not self._secure(environ):
+            return False
+        return not (_negotiates() and "text/html" in environ.get("HTTP_ACCEPT", ""))
+
+    @staticmethod
+    def _host(environ: dict) -> str:
+        host = environ.get("HTTP_HOST")
+        if host:
+            return host
+        port = environ.get("SERVER_PORT", "")
+        default = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
+        name = environ.get("SERVER_NAME", "")
+        return name if port == default else f"{name}:{port}"
+
+    @staticmethod
+    def _secure(environ: dict) -> bool:
+        proxy = settings.SECURE_PROXY_SSL_HEADER
+        if proxy and proxy[0] in environ:
+            return environ[proxy[0]].split(",")[0].strip() == proxy[1]
+        return environ.get("wsgi.url_scheme") == "https"
+
+    def _page_variant(self, environ: dict) -> str | None:
+        params = _single_params(environ.get("QUERY_STRING", ""), {"limit", "order", "cursor"})
+        if params is None:
+            return None
+        limit, order, cursor = params.get("limit"), params.get("order"), params.get("cursor")
+        if limit is not None and not LIMIT.match(limit):
+            return None
+        if order is not None and order not in ("oldest", "newest"):
+            return None
+        if cursor is not None and not CURSOR.match(cursor):
+            return None
+        page = read_cache.PageParams(int(limit) if limit else None, order, cursor)
+        scheme = "https" if self._secure(environ) else "http"
+        return page.variant(scheme, self._host(environ))
+
+    @staticmethod
+    def _counts(query: str) -> read_cache.CachedBody | None:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if not pairs or len(pairs) > MAX_COUNT_SLUGS:
+            return None
+        slugs = []
+        for name, value in pairs:
+            if name != "slug" or not SLUG.match(value):
+                return None
+            slugs.append(value)
+        found, _ = read_cache.cached_counts(slugs)
+        if len(found) < len(set(slugs)):
+            return None
+        body = read_cache.json_bytes({slug: found[slug] for slug in slugs})
+        return read_cache.CachedBody(body, read_cache.etag_for(body))
+
+    def _response(
+        self, environ: dict, kind: str, entry: read_cache.CachedBody
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        fresh = not read_cache.not_modified(environ.get("HTTP_IF_NONE_MATCH"), entry.etag)
+        body = entry.body if fresh else b""
+        headers = [("ETag", entry.etag), ("Cache-Control", read_cache.cache_control())]
+        if fresh:
+            headers = [("Content-Type", "application/json"), *headers]
+        headers.append(("Content-Length", str(len(body))))
+        headers += self._common_headers(environ, kind)
+        return ("200 OK" if fresh else "304 Not Modified"), headers, body
+
+    def _common_headers(self, environ: dict, kind: str) -> list[tuple[str, str]]:
+        """What Django's middleware and DRF add to these responses."""
+        headers = [("Allow", ALLOW[kind])]
+        headers.append(("Vary", "Accept, origin" if _negotiates() else "origin"))
+        headers += self._cors_headers(environ.get("HTTP_ORIGIN"))
+        if settings.SECURE_HSTS_SECONDS and self._secure(environ):
+            hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+            if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+                hsts += "; includeSubDomains"
+            if settings.SECURE_HSTS_PRELOAD:
+                hsts += "; preload"
+            headers.append(("Strict-Transport-Security", hsts))
+        if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+            headers.append(("X-Content-Type-Options", "nosniff"))
+        if settings.SECURE_REFERRER_POLICY:
+            headers.append(("Referrer-Policy", settings.SECURE_REFERRER_POLICY))
+        if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+            headers.append(
+                ("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY)
+            )
+        headers.append(("X-Frame-Options", settings.X_FRAME_OPTIONS))
+        return headers
+
+    def _cors_headers(self, origin: str | None) -> list[tuple[str, str]]:
+        """django-cors-headers' answer to a simple GET from `origin`, using its own matcher."""
+        if not origin:
+            return []
+        if self._cors is None:
+            from corsheaders.middleware import CorsMiddleware
+
+            self._cors = CorsMiddleware(lambda request: None)
+        try:
+            url = urlsplit(origin)
+        except ValueError:
+            return []
+        allow_all = getattr(settings, "CORS_ALLOW_ALL_ORIGINS", False)
+        credentials = getattr(settings, "CORS_ALLOW_CREDENTIALS", False)
+        if not allow_all and not self._cors.origin_found_in_white_lists(origin, url):
+            return []
+        headers = [
+            ("access-control-allow-origin", "*" if allow_all and not credentials else origin)
+        ]
+        if credentials:
+            headers.append(("access-control-allow-credentials", "true"))
+        expose = getattr(settings, "CORS_EXPOSE_HEADERS", ())
+        if expose:
+            headers.append(("access-control-expose-headers", ", ".join(expose)))
+        return headers
+
+
+def _negotiates() -> bool:
+    """Whether DRF offers more than JSON (the browsable API, in DEBUG)."""
+    from rest_framework.settings import api_settings
+
+    return len(api_settings.DEFAULT_RENDERER_CLASSES) > 1
+
+
+def _single_params(query: str, names: set[str]) -> dict[str, str] | None:
+    """The query as a dict if it holds only `names`, each at most once; else None."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in names or name in params:
+            return None
+        params[name] = value
+    return params

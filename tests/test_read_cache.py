@@ -1,0 +1,415 @@
+"""The cached public read path: stored counts, precise invalidation, ETags, one
+computation per burst, and the WSGI fast path answering exactly like Django."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+
+from articles.models import Article
+from comments import moderation, read_cache
+from comments.models import Comment
+from comments_project import wsgi
+from comments_project.fastpath import CachedReadApp
+from tests.factories import ArticleFactory, moderator_user, published_comment, submit_comment
+
+pytestmark = pytest.mark.django_db
+
+S = Comment.Status
+
+
+def page_url(article: Article, query: str = "") -> str:
+    return f"/api/v1/articles/{article.slug}/comments/" + (f"?{query}" if query else "")
+
+
+def bodies(response) -> list[str]:
+    def walk(comments):
+        for comment in comments:
+            yield comment["body_html"]
+            yield from walk(comment["replies"])
+
+    return list(walk(response.json()["results"]))
+
+
+def stored_equals_scanned(article: Article) -> bool:
+    scanned = Article.objects.with_comment_count().get(pk=article.pk).comment_count
+    article.refresh_from_db()
+    return article.published_comment_count == scanned
+
+
+# --- the stored count -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["publish"],
+        ["publish", "hold"],
+        ["publish", "mark_spam", "publish"],
+        ["publish", "reject"],
+        ["publish", "remove"],
+        ["publish", "edit"],
+        ["hold", "publish", "edit", "mark_spam"],
+    ],
+)
+def test_the_stored_count_follows_every_transition(steps):
+    article = ArticleFactory()
+    published_comment(article)
+    comment = submit_comment(article)
+    moderator = moderation.Actor.for_user(moderator_user())
+    for step in steps:
+        if step == "edit":
+            moderation.edit(comment, body="Changed my mind.")
+        else:
+            getattr(moderation, step)(comment, actor=moderator)
+        assert stored_equals_scanned(article), step
+
+
+def test_saving_an_article_never_overwrites_its_stored_count(api):
+    article = ArticleFactory()
+    published_comment(article)
+    article.title = "A new title"
+    article.save()  # this instance still holds the count it was created with: 0
+    article.refresh_from_db()
+    assert (article.title, article.published_comment_count) == ("A new title", 1)
+
+
+def test_the_database_refuses_a_negative_count():
+    from django.db import IntegrityError, transaction
+
+    article = ArticleFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Article.objects.filter(pk=article.pk).update(published_comment_count=-1)
+
+
+# --- the cached page ---------------------------------------------------------
+
+
+def test_a_cache_hit_runs_no_query_and_a_miss_at_most_three(api, django_assert_num_queries):
+    article = ArticleFactory()
+    top = published_comment(article)
+    published_comment(article, parent_id=top.pk)
+    with CaptureQueriesContext(connection) as cold:
+        first = api.get(page_url(article))
+    assert len(cold) <= 3, [query["sql"] for query in cold]
+    with django_assert_num_queries(0):
+        second = api.get(page_url(article))
+    assert second.content == first.content
+    assert second["ETag"] == first["ETag"]
+
+
+def test_every_spelling_of_one_page_shares_a_cached_body(api, django_assert_num_queries):
+    article = ArticleFactory()
+    published_comment(article)
+    api.get(page_url(article, "limit=20&order=newest"))
+    with django_assert_num_queries(0):
+        again = api.get(page_url(article, "order=newest&limit=20&utm_source=x"))
+    assert again.status_code == 200
+    assert "utm_source" not in again.content.decode()
+
+
+@pytest.mark.parametrize("action", ["publish", "hold", "mark_spam", "reject", "remove", "edit"])
+def test_the_page_is_never_stale_after_a_change(api, action, django_capture_on_commit_callbacks):
+    article = ArticleFactory()
+    shown = published_comment(article, body="Already shown.")
+    waiting = moderation.hold(
+        submit_comment(article, body="Waiting for a human."), actor=moderation.SYSTEM
+    )
+    del waiting
+    held = Comment.objects.get(article=article, status=S.HELD)
+    before = api.get(page_url(article))
+    moderator = moderation.Actor.for_user(moderator_user())
+    with django_capture_on_commit_callbacks(execute=True):
+        if action == "publish":
+            moderation.publish(held, actor=moderator)
+        elif action == "edit":
+            moderation.edit(shown, body="Edited text.")
+        else:
+            getattr(moderation, action)(shown, actor=moderator)
+    after = api.get(page_url(article))
+    expected = set(
+        Comment.objects.filter(article=article, status=S.PUBLISHED).values_list(
+            "body_html", flat=True
+        )
+    )
+    assert set(bodies(after)) - {""} == expected
+    assert after["ETag"] != before["ETag"]
+    assert after.json()["count"] == len(expected)
+
+
+def test_a_moderator_decision_through_the_api_shows_at_once(api):
+    article = ArticleFactory()
+    comment = submit_comment(article, body="Needs a look.")
+    moderation.hold(comment, actor=moderation.SYSTEM)
+    assert api.get(page_url(article)).json()["count"] == 0
+    moderator = moderator_user()
+    token = Token.objects.create(user=moderator)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    decided = api.post(f"/api/v1/moderation/comments/{comment.pk}/approve/")
+    assert decided.status_code == 200
+    api.credentials()
+    page = api.get(page_url(article)).json()
+    assert page["count"] == 1
+    assert page["results"][0]["id"] == comment.pk
+
+
+def test_a_page_computed_from_data_read_before_a_change_is_never_served():
+    """The race a naive delete-on-change cache loses: a reader computes from the
+    old data, the change commits and invalidates, then the reader stores."""
+    calls = []
+
+    def slow_old_compute() -> bytes:
+        calls.append(1)
+        read_cache.invalidate_article("raced")  # the change commits meanwhile
+        return b'{"old":true}'
+
+    body, hit = read_cache.page("raced", "v", slow_old_compute)
+    assert (body.body, hit) == (b'{"old":true}', False)
+    assert read_cache.cached_page("raced", "v") is None
+    fresh, hit = read_cache.page("raced", "v", lambda: b'{"new":true}')
+    assert (fresh.body, hit) == (b'{"new":true}', False)
+    assert read_cache.cached_page("raced", "v").body == b'{"new":true}'
+
+
+def test_a_burst_on_a_cold_cache_computes_the_page_once():
+    computed = []
+    start = threading.Barrier(8)
+    results = []
+
+    def compute() -> bytes:
+        computed.append(1)
+        time.sleep(0.3)  # long enough for every other request to arrive meanwhile
+        return b'{"page":1}'
+
+    def reader() -> None:
+        start.wait()
+        results.append(read_cache.page("burst", "v", compute)[0].body)
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(computed) == 1
+    assert results == [b'{"page":1}'] * 8
+
+
+def test_a_failed_computation_stores_nothing_and_frees_the_lock():
+    def broken() -> bytes:
+        raise LookupError("no such article")
+
+    slug = f"broken-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(LookupError):
+        read_cache.page(slug, "v", broken)
+    body, hit = read_cache.page(slug, "v", lambda: b"{}")
+    assert (body.body, hit) == (b"{}", False)
+
+
+def test_an_unknown_article_is_404_and_not_cached(api):
+    assert api.get("/api/v1/articles/nobody-here/comments/").status_code == 404
+    ArticleFactory(slug="nobody-here")
+    assert api.get("/api/v1/articles/nobody-here/comments/").status_code == 200
+
+
+def test_renaming_or_deleting_an_article_invalidates_its_pages(api):
+    article = ArticleFactory(slug="before-rename")
+    published_comment(article)
+    assert api.get("/api/v1/articles/before-rename/comments/").status_code == 200
+    article.slug = "after-rename"
+    article.save()
+    assert api.get("/api/v1/articles/before-rename/comments/").status_code == 404
+    assert api.get("/api/v1/articles/after-rename/comments/").json()["count"] == 1
+    article.delete()
+    assert api.get("/api/v1/articles/after-rename/comments/").status_code == 404
+
+
+# --- ETag and Cache-Control ----------------------------------------------------
+
+
+def test_a_client_holding_the_etag_gets_304_until_the_page_changes(
+    api, django_capture_on_commit_callbacks
+):
+    article = ArticleFactory()
+    published_comment(article)
+    first = api.get(page_url(article))
+    assert first["Cache-Control"] == "public, max-age=0, must-revalidate"
+    revalidated = api.get(page_url(article), HTTP_IF_NONE_MATCH=first["ETag"])
+    assert revalidated.status_code == 304
+    assert revalidated.content == b""
+    with django_capture_on_commit_callbacks(execute=True):
+        published_comment(article)
+    changed = api.get(page_url(article), HTTP_IF_NONE_MATCH=first["ETag"])
+    assert changed.status_code == 200
+    assert changed["ETag"] != first["ETag"]
+
+
+def test_the_max_age_setting_lets_browsers_and_cdns_keep_the_page(api, settings):
+    settings.COMMENTS_READ_MAX_AGE = 30
+    article = ArticleFactory()
+    response = api.get(page_url(article))
+    assert response["Cache-Control"] == "public, max-age=30, stale-while-revalidate=30"
+
+
+def test_with_the_cache_off_every_read_is_computed(api, settings, django_assert_num_queries):
+    settings.COMMENTS_READ_CACHE = False
+    article = ArticleFactory()
+    published_comment(article)
+    api.get(page_url(article))
+    with CaptureQueriesContext(connection) as again:
+        response = api.get(page_url(article))
+    assert response.status_code == 200
+    assert 1 <= len(again) <= 3
+
+
+# --- counts --------------------------------------------------------------------
+
+
+def test_counts_are_cached_and_follow_publication(
+    api, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    one, two = ArticleFactory(), ArticleFactory()
+    published_comment(one)
+    url = f"/api/v1/articles/counts/?slug={one.slug}&slug={two.slug}&slug=unknown-article"
+    with django_assert_num_queries(1):
+        first = api.get(url)
+    assert first.json() == {one.slug: 1, two.slug: 0, "unknown-article": 0}
+    with django_assert_num_queries(0):
+        assert api.get(url).json() == first.json()
+    with django_capture_on_commit_callbacks(execute=True):
+        published_comment(two)
+    assert api.get(url).json() == {one.slug: 1, two.slug: 1, "unknown-article": 0}
+    assert api.get(url, HTTP_IF_NONE_MATCH=api.get(url)["ETag"]).status_code == 304
+
+
+def test_counts_keep_the_order_and_repeats_of_the_request(api):
+    one = ArticleFactory(slug="zeta")
+    published_comment(one)
+    response = api.get("/api/v1/articles/counts/?slug=zeta&slug=alpha&slug=zeta")
+    assert list(response.json()) == ["zeta", "alpha"]
+
+
+# --- the WSGI fast path ---------------------------------------------------------
+
+
+def wsgi_call(app, environ: dict) -> tuple[str, dict[str, str], bytes]:
+    """Call a WSGI app as a server would, keeping the test's database connection open
+    (as Django's test client does: a server closes it after each request)."""
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"] = status
+        captured["headers"] = headers
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        result = app(environ, start_response)
+        body = b"".join(result)
+        if hasattr(result, "close"):
+            result.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return captured["status"], dict(captured["headers"]), body
+
+
+def environ_for(path: str, method: str = "GET", **headers: str) -> dict:
+    request = RequestFactory().generic(method, path, **headers)
+    return dict(request.environ)
+
+
+def refuse(environ, start_response):
+    raise AssertionError(f"the fast path passed {environ['PATH_INFO']} to Django")
+
+
+SAME_AS_DJANGO = [
+    ("page", "GET", {}),
+    ("page?limit=2&order=newest", "GET", {}),
+    ("page", "GET", {"HTTP_ORIGIN": "http://localhost:8000"}),
+    ("page", "GET", {"HTTP_ORIGIN": "https://elsewhere.example"}),
+    ("page", "HEAD", {}),
+    ("counts", "GET", {}),
+    ("counts", "GET", {"HTTP_ORIGIN": "http://127.0.0.1:8000"}),
+]
+
+
+@pytest.mark.parametrize(("target", "method", "headers"), SAME_AS_DJANGO)
+def test_the_fast_path_answers_byte_for_byte_like_django(target, method, headers):
+    article = ArticleFactory()
+    for n in range(3):
+        published_comment(article, body=f"Comment number {n}.")
+    ArticleFactory(slug="second-article")
+    if target.startswith("page"):
+        path = page_url(article) + target[4:]
+    else:
+        path = f"/api/v1/articles/counts/?slug={article.slug}&slug=second-article"
+    from_django = wsgi_call(wsgi.django_application, environ_for(path, method, **headers))
+    from_cache = wsgi_call(CachedReadApp(refuse), environ_for(path, method, **headers))
+    if method == "HEAD":  # the server drops the body Django returns for HEAD
+        from_django = (*from_django[:2], b"")
+    assert from_cache == from_django
+    assert from_cache[0] == "200 OK"
+    etag = from_django[1]["ETag"]
+    revalidated = wsgi_call(
+        CachedReadApp(refuse), environ_for(path, method, HTTP_IF_NONE_MATCH=etag, **headers)
+    )
+    assert revalidated == wsgi_call(
+        wsgi.django_application, environ_for(path, method, HTTP_IF_NONE_MATCH=etag, **headers)
+    )
+    assert revalidated[0] == "304 Not Modified"
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        ("limit=050", {}),
+        ("limit=0", {}),
+        ("order=sideways", {}),
+        ("limit=5&limit=6", {}),
+        ("utm_source=newsletter", {}),
+        ("", {"HTTP_HOST": "evil.example"}),
+        ("", {"HTTP_ACCEPT": "text/html"}),
+    ],
+)
+def test_the_fast_path_leaves_anything_unusual_to_django(query, headers, settings):
+    settings.DEBUG = True  # the browsable API answers text/html only in DEBUG
+    article = ArticleFactory()
+    published_comment(article)
+    wsgi_call(wsgi.django_application, environ_for(page_url(article)))  # cached
+    passed = []
+
+    def django_stub(environ, start_response):
+        passed.append(environ["PATH_INFO"])
+        start_response("200 OK", [])
+        return [b""]
+
+    wsgi_call(CachedReadApp(django_stub), environ_for(page_url(article, query), **headers))
+    assert passed == [page_url(article)]
+
+
+def test_the_fast_path_passes_a_miss_to_django_which_fills_the_cache():
+    article = ArticleFactory()
+    published_comment(article)
+    app = wsgi.application
+    status, _, first = wsgi_call(app, environ_for(page_url(article)))
+    assert status == "200 OK"
+    assert wsgi_call(CachedReadApp(refuse), environ_for(page_url(article)))[2] == first
+
+
+def test_the_fast_path_counts_reads_for_the_throttle(settings):
+    settings.COMMENTS_THROTTLE_READ = "3/min"
+    article = ArticleFactory()
+    published_comment(article)
+    address = f"2001:db8::{uuid.uuid4().hex[:4]}"  # a fresh client for this run's window
+    environ = {**environ_for(page_url(article)), "REMOTE_ADDR": address}
+    statuses = [wsgi_call(wsgi.application, dict(environ))[0] for _ in range(5)]
+    assert statuses[:3] == ["200 OK"] * 3
+    assert statuses[3:] == ["429 Too Many Requests"] * 2

@@ -2,7 +2,7 @@
 
 Every article slug has a *generation* token in the cache. A cached page or count
 carries the token it was computed under and is served only while that token is
-still current, so one `get_many` answers "is there a fresh copy?" in a single
+still current, so one multi-get answers "is there a fresh copy?" in a single
 round trip. Invalidating is replacing the token (after the transaction that
 changed what readers see commits). A reader that computed a page from data read
 before the change stores it under the old token, so it is never served: there is
@@ -20,21 +20,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseNotModified
 
+from comments.cache_store import CacheUnavailable, store
 from comments_project.db_router import primary
 
-# Bumped when the shape of cached entries changes, so old entries are ignored.
-_VERSION = "1"
+logger = logging.getLogger(__name__)
+
 LOCK_SECONDS = 10
 WAIT_FOR_OTHER_SECONDS = 2.0
 WAIT_STEP_SECONDS = 0.005
@@ -66,19 +69,31 @@ def json_bytes(data: object) -> bytes:
 
 
 def _gen_key(slug: str) -> str:
-    return f"rc{_VERSION}:gen:{slug}"
+    return f"gen:{slug}"
 
 
 def _page_key(slug: str, variant: str) -> str:
-    return f"rc{_VERSION}:page:{slug}:{variant}"
+    return f"page:{slug}:{variant}"
 
 
 def _count_key(slug: str) -> str:
-    return f"rc{_VERSION}:count:{slug}"
+    return f"count:{slug}"
 
 
-def _new_token() -> str:
-    return uuid.uuid4().hex[:16]
+def _new_token() -> bytes:
+    return uuid.uuid4().hex[:16].encode()
+
+
+# Entries are bytes: the generation, a newline, then the payload.
+def _pack(gen: bytes, payload: bytes) -> bytes:
+    return gen + b"\n" + payload
+
+
+def _unpack(gen: bytes | None, entry: bytes | None) -> bytes | None:
+    """The payload if the entry was stored under the current generation."""
+    if gen is None or entry is None or not entry.startswith(gen + b"\n"):
+        return None
+    return entry[len(gen) + 1 :]
 
 
 @dataclass(frozen=True)
@@ -136,8 +151,14 @@ def response(meta: dict, entry: CachedBody) -> HttpResponse:
 def invalidate_slugs(slugs: Iterable[str]) -> None:
     """Make every cached page and count of these articles stale, now."""
     tokens = {_gen_key(slug): _new_token() for slug in slugs}
-    if tokens:
-        cache.set_many(tokens, timeout=None)
+    if not tokens:
+        return
+    try:
+        store().set_many(tokens, ttl=None)
+    except CacheUnavailable:
+        # Pages cached before the outage may be served until they expire
+        # (COMMENTS_READ_CACHE_SECONDS); a cache that lost its data has none.
+        logger.error("could not invalidate cached reads of %s", sorted(set(slugs)))
 
 
 def invalidate_article_on_commit(article_id: int) -> None:
@@ -163,44 +184,86 @@ def invalidate_article(slug: str) -> None:
 
 def clear_all() -> None:
     """Forget every cached page and count (tests, or after restoring a database)."""
-    from django.core.cache import caches
-    from django.core.cache.backends.redis import RedisCache
-
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
-        backend.clear()
-        return
-    client = backend._cache.get_client(write=True)
-    pattern = backend.make_key(f"rc{_VERSION}:*")
-    keys = list(client.scan_iter(match=pattern, count=1000))
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start : start + 500])
+    _local.clear()
+    _local_counts.clear()
+    store().clear()
 
 
 # --- pages --------------------------------------------------------------------
 
 
+class _LocalPages:
+    """This process's copies of recently served pages, each with its generation.
+
+    The shared cache stays the truth: every read still fetches the article's
+    current generation, and a local copy is used only if it was stored under
+    that very generation. What the copy saves is moving the page's bytes out of
+    Redis on every request (tens of kilobytes for a busy thread).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.entries: OrderedDict[tuple[str, str], tuple[bytes, CachedBody]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], gen: bytes) -> CachedBody | None:
+        found = self.entries.get(key)
+        if found is None or found[0] != gen:
+            return None
+        return found[1]
+
+    def put(self, key: tuple[str, str], gen: bytes, entry: CachedBody) -> None:
+        if len(entry.body) > self.max_bytes // 4:
+            return
+        with self.lock:
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.size -= len(old[1].body)
+            self.entries[key] = (gen, entry)
+            self.size += len(entry.body)
+            while self.size > self.max_bytes and self.entries:
+                _, (_, evicted) = self.entries.popitem(last=False)
+                self.size -= len(evicted.body)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.size = 0
+
+
+_local = _LocalPages(max_bytes=16 * 1024 * 1024)
+
+
 def cached_page(slug: str, variant: str) -> CachedBody | None:
-    """The fresh cached page, or None (one cache round trip)."""
+    """The fresh cached page, or None (one cache round trip, of a few bytes when
+    this process already holds the page)."""
     if not enabled():
         return None
-    gen_key, page_key = _gen_key(slug), _page_key(slug, variant)
-    values = cache.get_many([gen_key, page_key])
-    return _fresh(values.get(gen_key), values.get(page_key))
-
-
-def _fresh(gen: str | None, entry: object) -> CachedBody | None:
-    if gen is None or not isinstance(entry, tuple) or len(entry) != 3 or entry[0] != gen:
+    gen_key = _gen_key(slug)
+    try:
+        gen = store().get_many([gen_key])[0]
+        local = _local.get((slug, variant), gen) if gen is not None else None
+        if local is not None:
+            return local
+        gen, entry = store().get_many([gen_key, _page_key(slug, variant)])
+    except CacheUnavailable:
         return None
-    return CachedBody(body=entry[2], etag=entry[1])
+    payload = _unpack(gen, entry)
+    if payload is None:
+        return None
+    etag, _, body = payload.partition(b"\n")
+    result = CachedBody(body=body, etag=etag.decode())
+    _local.put((slug, variant), gen, result)
+    return result
 
 
-def _current_generation(slug: str) -> str:
+def _current_generation(slug: str) -> bytes:
     key = _gen_key(slug)
-    gen = cache.get(key)
+    gen = store().get_many([key])[0]
     if gen is None:
-        cache.add(key, _new_token(), timeout=None)
-        gen = cache.get(key)
+        store().add(key, _new_token(), ttl=None)
+        gen = store().get_many([key])[0]
     return gen
 
 
@@ -216,44 +279,89 @@ def page(slug: str, variant: str, compute: Callable[[], bytes]) -> tuple[CachedB
     hit = cached_page(slug, variant)
     if hit is not None:
         return hit, True
-    gen = _current_generation(slug)
-    lock_key = f"{_page_key(slug, variant)}:lock:{gen}"
-    if not cache.add(lock_key, 1, timeout=LOCK_SECONDS):
-        deadline = time.monotonic() + WAIT_FOR_OTHER_SECONDS
-        while time.monotonic() < deadline:
-            time.sleep(WAIT_STEP_SECONDS)
-            hit = cached_page(slug, variant)
+    try:
+        gen = _current_generation(slug)
+        lock_key = f"{_page_key(slug, variant)}:lock:{gen.decode()}"
+        if not store().add(lock_key, b"1", ttl=LOCK_SECONDS):
+            hit = _wait_for_other(slug, variant)
             if hit is not None:
                 return hit, True
-        lock_key = ""  # the other computation is slow or failed: compute ourselves
+            lock_key = ""  # the other computation is slow or failed: compute ourselves
+    except CacheUnavailable:
+        body = compute()
+        return CachedBody(body, etag_for(body)), False
     try:
         with primary():  # a lagging replica could be older than the generation
             body = compute()
         entry = CachedBody(body, etag_for(body))
-        cache.set(_page_key(slug, variant), (gen, entry.etag, body), timeout=ttl())
+        packed = _pack(gen, entry.etag.encode() + b"\n" + body)
+        _quietly(store().set_many, {_page_key(slug, variant): packed}, ttl=ttl())
     finally:
         if lock_key:
-            cache.delete(lock_key)
+            _quietly(store().delete, lock_key)
     return entry, False
+
+
+def _wait_for_other(slug: str, variant: str) -> CachedBody | None:
+    deadline = time.monotonic() + WAIT_FOR_OTHER_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(WAIT_STEP_SECONDS)
+        hit = cached_page(slug, variant)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _quietly(operation: Callable[..., object], *args: object, **kwargs: object) -> None:
+    """A cache write the answer does not depend on; failures are logged by the store."""
+    with suppress(CacheUnavailable):
+        operation(*args, **kwargs)
 
 
 # --- counts -------------------------------------------------------------------
 
 
-def cached_counts(slugs: list[str]) -> tuple[dict[str, int], dict[str, str | None]]:
-    """Fresh cached counts of `slugs`, and the generation of every slug (None if unset)."""
+_LOCAL_COUNTS_MAX = 50_000
+_local_counts: dict[str, tuple[bytes, int]] = {}
+
+
+def cached_counts(slugs: list[str]) -> tuple[dict[str, int], dict[str, bytes | None]]:
+    """Fresh cached counts of `slugs`, and the generation of every slug (None if unset).
+
+    Like pages, counts this process already holds are used when their generation
+    is still the article's current one; only the others are fetched.
+    """
     if not enabled():
         return {}, dict.fromkeys(slugs)
-    keys = [_gen_key(slug) for slug in slugs] + [_count_key(slug) for slug in slugs]
-    values = cache.get_many(keys)
+    try:
+        return _cached_counts(slugs)
+    except CacheUnavailable:
+        return {}, dict.fromkeys(slugs)
+
+
+def _cached_counts(slugs: list[str]) -> tuple[dict[str, int], dict[str, bytes | None]]:
+    gens = store().get_many([_gen_key(slug) for slug in slugs])
     counts: dict[str, int] = {}
-    generations: dict[str, str | None] = {}
-    for slug in slugs:
-        gen = values.get(_gen_key(slug))
+    generations: dict[str, bytes | None] = {}
+    wanted = []
+    for slug, gen in zip(slugs, gens, strict=True):
         generations[slug] = gen
-        entry = values.get(_count_key(slug))
-        if gen is not None and isinstance(entry, tuple) and len(entry) == 2 and entry[0] == gen:
-            counts[slug] = entry[1]
+        local = _local_counts.get(slug)
+        if gen is None:
+            continue
+        if local is not None and local[0] == gen:
+            counts[slug] = local[1]
+        else:
+            wanted.append(slug)
+    if wanted:
+        if len(_local_counts) > _LOCAL_COUNTS_MAX:
+            _local_counts.clear()
+        entries = store().get_many([_count_key(slug) for slug in wanted])
+        for slug, entry in zip(wanted, entries, strict=True):
+            payload = _unpack(generations[slug], entry)
+            if payload is not None:
+                counts[slug] = int(payload)
+                _local_counts[slug] = (generations[slug], counts[slug])
     return counts, generations
 
 
@@ -262,16 +370,20 @@ def counts(slugs: list[str], load: Callable[[list[str]], dict[str, int]]) -> dic
     found, generations = cached_counts(slugs)
     missing = [slug for slug in dict.fromkeys(slugs) if slug not in found]
     if missing:
-        if enabled():
-            for slug in missing:
+        caching = enabled()
+        try:
+            for slug in missing if caching else ():
                 if generations[slug] is None:
                     generations[slug] = _current_generation(slug)
-        with primary() if enabled() else nullcontext():
+        except CacheUnavailable:
+            caching = False
+        with primary() if caching else nullcontext():
             loaded = load(missing)
         entries = {}
         for slug in missing:
             found[slug] = loaded.get(slug, 0)
-            entries[_count_key(slug)] = (generations[slug], found[slug])
-        if enabled():
-            cache.set_many(entries, timeout=ttl())
+            if caching:
+                entries[_count_key(slug)] = _pack(generations[slug], str(found[slug]).encode())
+        if entries:
+            _quietly(store().set_many, entries, ttl=ttl())
     return {slug: found[slug] for slug in slugs}

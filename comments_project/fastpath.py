@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
@@ -82,11 +83,7 @@ class CachedReadApp:
 
     def _plain_request(self, environ: dict) -> bool:
         """A request Django would answer with plain JSON, without redirecting."""
-        domain, _ = split_domain_port(self._host(environ))
-        allowed = settings.ALLOWED_HOSTS
-        if settings.DEBUG and not allowed:
-            allowed = [".localhost", "127.0.0.1", "[::1]"]
-        if not domain or not validate_host(domain, allowed):
+        if not _allowed_host(self._host(environ), tuple(settings.ALLOWED_HOSTS), settings.DEBUG):
             return False
         if settings.SECURE_SSL_REDIRECT and not self._secure(environ):
             return False
@@ -126,11 +123,13 @@ class CachedReadApp:
 
     @staticmethod
     def _counts(query: str) -> read_cache.CachedBody | None:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if not pairs or len(pairs) > MAX_COUNT_SLUGS:
+        # Slugs need no %-decoding; anything that does goes to Django.
+        pairs = query.split("&") if query else []
+        if not pairs or len(pairs) > MAX_COUNT_SLUGS or "%" in query or "+" in query:
             return None
         slugs = []
-        for name, value in pairs:
+        for pair in pairs:
+            name, _, value = pair.partition("=")
             if name != "slug" or not SLUG.match(value):
                 return None
             slugs.append(value)
@@ -200,6 +199,16 @@ class CachedReadApp:
         if expose:
             headers.append(("access-control-expose-headers", ", ".join(expose)))
         return headers
+
+
+@lru_cache(maxsize=256)
+def _allowed_host(host: str, allowed_hosts: tuple[str, ...], debug: bool) -> bool:
+    """Django's Host validation (what `request.get_host()` would refuse)."""
+    domain, _ = split_domain_port(host)
+    allowed = list(allowed_hosts)
+    if debug and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
 
 
 def _negotiates() -> bool:

@@ -269,6 +269,23 @@ def test_with_the_cache_off_every_read_is_computed(api, settings, django_assert_
     assert 1 <= len(again) <= 3
 
 
+def test_with_the_cache_unreachable_reads_come_from_the_database(api, monkeypatch):
+    from comments import cache_store
+
+    unreachable = cache_store.RedisStore("redis://127.0.0.1:1/0", "unreachable:")
+    monkeypatch.setattr(read_cache, "store", lambda: unreachable)
+    article = ArticleFactory()
+    published_comment(article)
+    page = api.get(page_url(article))
+    counts = api.get(f"/api/v1/articles/counts/?slug={article.slug}")
+    assert (page.status_code, page.json()["count"]) == (200, 1)
+    assert counts.json() == {article.slug: 1}
+    env = environ_for(page_url(article))
+    assert wsgi_call(wsgi.application, env)[0] == "200 OK"
+    moderation.remove(Comment.objects.get(article=article), actor=moderation.SYSTEM)
+    assert api.get(page_url(article)).json()["count"] == 0
+
+
 # --- counts --------------------------------------------------------------------
 
 

@@ -1,0 +1,184 @@
+"""Where the read cache keeps its bytes: Redis directly when there is Redis, else
+Django's cache (the shared folder `make run` uses without Redis).
+
+The cached read path is the hottest code in the system, so with Redis it talks
+to one process-wide client (hiredis parsing, raw bytes, no pickling) instead of
+Django's cache API, which builds a client and unpickles every value per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+
+class CacheUnavailable(Exception):
+    """The shared cache could not be reached; callers read the database instead."""
+
+
+class _RespReader:
+    """A minimal Redis client for the one hot command, MGET: a socket per thread,
+    hiredis parsing. It costs a fraction of redis-py's general machinery, which
+    matters on a path that does nothing else but this one round trip."""
+
+    def __init__(self, url: str) -> None:
+        import hiredis
+        from redis.connection import parse_url
+
+        self._hiredis = hiredis
+        options = parse_url(url)
+        self.path = options.get("path")
+        self.address = (options.get("host") or "localhost", int(options.get("port") or 6379))
+        self.auth = [options.get("username"), options.get("password")]
+        self.db = int(options.get("db") or 0)
+        self.local = threading.local()
+
+    def mget(self, keys: list[str]) -> list[bytes | None]:
+        connection = getattr(self.local, "connection", None)
+        if connection is None or connection[2] != os.getpid():
+            connection = self._connect()
+        sock, reader, _ = connection
+        try:
+            sock.sendall(self._pack(["MGET", *keys]))
+            reply = self._read(sock, reader)
+        except Exception:
+            self.local.connection = None
+            sock.close()
+            raise
+        return reply
+
+    def _connect(self) -> tuple[socket.socket, object, int]:
+        if self.path:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(5)
+            sock.connect(self.path)
+        else:
+            sock = socket.create_connection(self.address, timeout=5)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = self._hiredis.Reader()
+        username, password = self.auth
+        if password:
+            auth = ["AUTH", username, password] if username else ["AUTH", password]
+            sock.sendall(self._pack(auth))
+            self._read(sock, reader)
+        if self.db:
+            sock.sendall(self._pack(["SELECT", str(self.db)]))
+            self._read(sock, reader)
+        self.local.connection = (sock, reader, os.getpid())
+        return self.local.connection
+
+    def _read(self, sock: socket.socket, reader: object) -> object:
+        while True:
+            reply = reader.gets()
+            if reply is not False:
+                break
+            data = sock.recv(262144)
+            if not data:
+                raise ConnectionError("Redis closed the connection")
+            reader.feed(data)
+        if isinstance(reply, self._hiredis.ReplyError):
+            raise reply
+        return reply
+
+    @staticmethod
+    def _pack(args: list[str]) -> bytes:
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg.encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        return b"".join(parts)
+
+
+class RedisStore:
+    """Redis errors become CacheUnavailable, logged; the read path then uses the database."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self.errors = (redis.RedisError, OSError)
+        self.client = redis.Redis.from_url(url, socket_timeout=5, health_check_interval=30)
+        self.reader = _RespReader(url)
+        self.prefix = prefix
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        try:
+            return self.reader.mget([self.prefix + key for key in keys])
+        except Exception as exc:
+            raise self._unavailable("read", exc) from None
+
+    def set_many(self, values: dict[str, bytes], ttl: int | None) -> None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key, value in values.items():
+                pipe.set(self.prefix + key, value, ex=ttl)
+            pipe.execute()
+        except self.errors as exc:
+            raise self._unavailable("write", exc) from None
+
+    def add(self, key: str, value: bytes, ttl: int | None) -> bool:
+        try:
+            return bool(self.client.set(self.prefix + key, value, ex=ttl, nx=True))
+        except self.errors as exc:
+            raise self._unavailable("write", exc) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete(self.prefix + key)
+        except self.errors as exc:
+            raise self._unavailable("write", exc) from None
+
+    def clear(self) -> None:
+        keys = list(self.client.scan_iter(match=self.prefix + "*", count=1000))
+        for start in range(0, len(keys), 500):
+            self.client.delete(*keys[start : start + 500])
+
+    @staticmethod
+    def _unavailable(action: str, exc: Exception) -> CacheUnavailable:
+        logger.warning("read cache unavailable (%s): %s", action, exc)
+        return CacheUnavailable(str(exc))
+
+
+class DjangoCacheStore:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        found = cache.get_many([self.prefix + key for key in keys])
+        return [found.get(self.prefix + key) for key in keys]
+
+    def set_many(self, values: dict[str, bytes], ttl: int | None) -> None:
+        cache.set_many({self.prefix + key: value for key, value in values.items()}, timeout=ttl)
+
+    def add(self, key: str, value: bytes, ttl: int | None) -> bool:
+        return cache.add(self.prefix + key, value, timeout=ttl)
+
+    def delete(self, key: str) -> None:
+        cache.delete(self.prefix + key)
+
+    def clear(self) -> None:
+        cache.clear()
+
+
+def store() -> RedisStore | DjangoCacheStore:
+    backend = settings.CACHES["default"]
+    if backend["BACKEND"].endswith(".RedisCache"):
+        return _redis_store(backend["LOCATION"], f"{backend.get('KEY_PREFIX', '')}:rc1:")
+    return _django_store()
+
+
+@lru_cache(maxsize=4)
+def _redis_store(url: str, prefix: str) -> RedisStore:
+    return RedisStore(url, prefix)
+
+
+@lru_cache(maxsize=1)
+def _django_store() -> DjangoCacheStore:
+    return DjangoCacheStore("rc1:")

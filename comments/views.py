@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
@@ -20,6 +20,7 @@ from comments import abuse, moderation, read_cache, threads, tokens
 from comments.models import Comment
 from comments.request_context import client_ip
 from comments.serializers import (
+    IDEMPOTENCY_KEY_HEADER,
     CommentDetailSerializer,
     CommentEditSerializer,
     CommentListQuerySerializer,
@@ -29,6 +30,8 @@ from comments.serializers import (
     OwnCommentSerializer,
     PublicCommentSerializer,
     SubmittedCommentSerializer,
+    idempotency_key_from,
+    public_comment_data,
 )
 
 TOKEN_HEADER = "X-Comment-Token"  # noqa: S105 (a header name)
@@ -37,6 +40,25 @@ TOKEN_PARAMETER = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     description="The edit_token returned when the comment was submitted.",
+)
+
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_KEY_HEADER,
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    OpenApiParameter.HEADER,
+    description="A new random value (e.g. a UUID) per comment, sent again unchanged "
+    "when the same submission is retried: a retry is answered with the comment the "
+    "first request created (same id, its current status) and creates nothing. "
+    "Scoped to the article; reused for a different comment it is refused with 422.",
+)
+IDEMPOTENT_REPLAYED_HEADER = OpenApiParameter(
+    "Idempotent-Replayed",
+    str,
+    OpenApiParameter.HEADER,
+    enum=["true"],
+    response=[202],
+    description="Present when the answer repeats an earlier request with the same Idempotency-Key.",
 )
 
 
@@ -104,32 +126,50 @@ class ArticleCommentsView(APIView):
                 "count": article.published_comment_count,
                 "next": paginator.get_next_link(),
                 "previous": paginator.get_previous_link(),
-                "results": PublicCommentSerializer(page, many=True).data,
+                "results": [public_comment_data(comment) for comment in page],
             }
         )
 
     @extend_schema(
         request=CommentSubmitSerializer,
-        responses={202: SubmittedCommentSerializer},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENT_REPLAYED_HEADER],
+        responses={
+            202: SubmittedCommentSerializer,
+            400: OpenApiResponse(
+                {"$ref": "#/components/schemas/ValidationErrors"},
+                description="Invalid input: errors by field, `Idempotency-Key` for a "
+                "malformed key, or a detail message.",
+            ),
+            422: OpenApiResponse(
+                {"$ref": "#/components/schemas/ValidationErrors"},
+                description="The Idempotency-Key was already used on this article for a "
+                'different comment: {"Idempotency-Key": ["message"]}.',
+            ),
+        },
         summary="Submit a comment; it is checked before it is published",
     )
     def post(self, request: Request, slug: str) -> Response:
         article = get_object_or_404(Article, slug=slug)
         if not article.comments_open:
             raise PermissionDenied("Comments are closed for this article.")
+        idempotency_key = idempotency_key_from(request.headers)
         serializer = CommentSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            abuse.check_form_token(data.get("form_token"), article.slug)
-        except abuse.FormTokenError as exc:
-            raise ValidationError({"form_token": [str(exc)]}) from None
-        if abuse.is_duplicate(
-            article_id=article.pk, author_email=data["author_email"], body=data["body"]
-        ):
-            raise DuplicateComment()
         ip_address = client_ip(request)
-        abuse.check_flood(ip_address)
+
+        def refuse_abuse() -> None:
+            """Checks for a new comment only: a replay is answered before them."""
+            try:
+                abuse.check_form_token(data.get("form_token"), article.slug)
+            except abuse.FormTokenError as exc:
+                raise ValidationError({"form_token": [str(exc)]}) from None
+            if abuse.is_duplicate(
+                article_id=article.pk, author_email=data["author_email"], body=data["body"]
+            ):
+                raise DuplicateComment()
+            abuse.check_flood(ip_address)
+
         try:
             comment = moderation.submit(
                 article=article,
@@ -142,11 +182,26 @@ class ArticleCommentsView(APIView):
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 referrer=request.META.get("HTTP_REFERER", ""),
                 honeypot_tripped=bool(data.get("website", "").strip()),
+                idempotency_key=idempotency_key,
+                before_create=refuse_abuse,
             )
         except moderation.InvalidParent as exc:
             raise ValidationError({"parent": [str(exc)]}) from None
-        comment.edit_token = tokens.make_edit_token(comment.pk)
-        return Response(SubmittedCommentSerializer(comment).data, status=status.HTTP_202_ACCEPTED)
+        except moderation.IdempotencyKeyReused as exc:
+            raise IdempotencyKeyConflict({IDEMPOTENCY_KEY_HEADER: [str(exc)]}) from None
+        comment.edit_token = tokens.make_edit_token(comment.pk, issued_at=comment.created_at)
+        response = Response(
+            SubmittedCommentSerializer(comment).data, status=status.HTTP_202_ACCEPTED
+        )
+        if comment.replayed:
+            response[IDEMPOTENT_REPLAYED_HEADER.name] = "true"
+        return response
+
+
+class IdempotencyKeyConflict(APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "This Idempotency-Key was already used for a different comment."
+    default_code = "idempotency_key_reused"
 
 
 class DuplicateComment(APIException):

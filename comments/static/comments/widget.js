@@ -370,7 +370,7 @@
       msg.classList.toggle("cw-bad", !!bad);
       if (text) say(text);
     }
-    let busy = false;
+    let busy = false, idem, idemFor;
     function lock(on, label) {
       busy = on;
       submit.setAttribute("aria-disabled", on);
@@ -427,6 +427,9 @@
       if (!data.author_url) delete data.author_url;
       if (parentId) data.parent = parentId;
       if (trap.value) data.website = trap.value;
+      // One Idempotency-Key per comment, reused when it is retried.
+      const sig = JSON.stringify(data);
+      if (sig != idemFor) [idem, idemFor] = [crypto.randomUUID ? crypto.randomUUID() : [...crypto.getRandomValues(new Uint8Array(16))].join("-"), sig];
       lock(true);
       message("");
       let r, d;
@@ -435,7 +438,7 @@
         await sleep(tokenAt + tokenMin + 250 - Date.now());
         if (token) data.form_token = token;
         try {
-          r = await api(path + "comments/", { method: "POST", body: JSON.stringify(data) });
+          r = await api(path + "comments/", { method: "POST", headers: { "Idempotency-Key": idem }, body: JSON.stringify(data) });
         } catch (e) {
           lock(false);
           return message(t.eNet, true);
@@ -445,6 +448,7 @@
       }
       const s = r.status;
       if (s == 202 || s == 201) {
+        idemFor = null;
         lock(false);
         const rec = { id: d.id, t: d.edit_token, e: d.edit_expires_at, b: data.body, at: Date.now(), data: d };
         own.set(rec.id, rec);

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from comments import akismet_client
+from comments import akismet_client, metrics
 
 # verify-key is a network call; one answer serves readiness probes for a minute.
 _AKISMET_CACHE_SECONDS = 60.0
@@ -59,6 +59,29 @@ def _check_akismet() -> tuple[str, bool]:
     return answer
 
 
+def _check_queue() -> tuple[str, dict[str, int]]:
+    """(state, figures): "stalled" when a pending comment has waited too long for its
+    check (workers stuck, or lost messages and no sweeper)."""
+    try:
+        figures = metrics.queue_figures()
+    except Exception as exc:
+        return f"unavailable: {exc.__class__.__name__}", {}
+    limit = settings.COMMENTS_READY_MAX_PENDING_AGE_SECONDS
+    report = {
+        "pending": figures.pending,
+        "oldest_pending_seconds": figures.oldest_pending_seconds,
+        "overdue_pending": figures.overdue_pending,
+        "max_pending_age_seconds": limit,
+    }
+    if limit and figures.oldest_pending_seconds > limit:
+        return (
+            f"stalled: a pending comment has waited {figures.oldest_pending_seconds}s for its "
+            f"check (limit {limit}s); {figures.overdue_pending} overdue for the sweeper",
+            report,
+        )
+    return "ok", report
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
     akismet_state, akismet_ready = _check_akismet()
     checks = {
@@ -66,12 +89,21 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "broker": _check_broker(),
         "akismet": akismet_state,
     }
+    queue: dict[str, int] = {}
+    if checks["database"] == "ok":
+        checks["queue"], queue = _check_queue()
+    else:
+        checks["queue"] = "unknown (database unavailable)"
     failing = sorted(
         name
         for name, value in checks.items()
-        if value != "ok" and not (name == "akismet" and akismet_ready)
+        if value != "ok"
+        and not (name == "akismet" and akismet_ready)
+        and not (name == "queue" and checks["database"] != "ok")
     )
     body: dict[str, object] = {"status": "unavailable" if failing else "ok", "checks": checks}
+    if queue:
+        body["queue"] = queue
     if failing:
         body["failing"] = failing
     return JsonResponse(body, status=503 if failing else 200)

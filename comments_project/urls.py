@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from articles import pages
+from comments import metrics
 from comments_project import health
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("demo/", pages.demo_index, name="demo-index"),
     path("demo/<slug:slug>/", pages.demo_article, name="demo-article"),
     path("privacy/", pages.privacy, name="privacy"),

@@ -1,12 +1,17 @@
-"""With the database unreachable the API answers 503 with Retry-After, as JSON."""
+"""With the database unreachable the API answers 503 with Retry-After, as JSON, nothing is
+half-written, and a check that loses the database leaves the comment to the sweeper (R05)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
-from comments import moderation
-from comments.models import Comment
+from comments import moderation, tasks
+from comments.models import Comment, CommentEvent
+from tests.factories import submit_comment
 
 pytestmark = pytest.mark.django_db
 
@@ -37,3 +42,69 @@ def test_a_read_while_the_database_is_down_is_a_503(api, monkeypatch):
     response = api.get("/api/v1/articles/")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submit_that_loses_the_database_mid_transaction_is_a_503_and_writes_nothing(
+    api, article, monkeypatch
+):
+    """The comment row is INSERTed, then the audit row fails: the whole submit rolls back."""
+    checks_sent: list[int] = []
+    monkeypatch.setattr(moderation, "_send_check", checks_sent.append)
+
+    def connection_lost(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(CommentEvent.objects, "create", connection_lost)
+    response = api.post(
+        f"/api/v1/articles/{article.slug}/comments/",
+        {"author_name": "Ada", "author_email": "ada@example.com", "body": "Hello"},
+        format="json",
+    )
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert Comment.objects.count() == 0, "no comment without its audit row"
+    assert checks_sent == [], "nothing enqueued for a rolled-back comment"
+
+
+def test_a_check_that_loses_the_database_leaves_the_comment_pending_for_the_sweeper(
+    standin, monkeypatch
+):
+    """Akismet answered, then recording the verdict failed: nothing is lost or half-applied;
+    the comment stays pending with its deadline, and the sweeper hands it out again."""
+    comment = submit_comment()
+    real_record_check = moderation.record_check
+    failures: list[int] = []
+
+    def database_down_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("could not connect to server: Connection refused")
+        return real_record_check(*args, **kwargs)
+
+    monkeypatch.setattr(moderation, "record_check", database_down_once)
+    result = tasks.check_comment.apply(args=[comment.pk])
+    assert result.failed()
+    assert isinstance(result.result, OperationalError)
+    comment.refresh_from_db()
+    assert comment.status == Comment.Status.PENDING
+    assert comment.next_check_at is not None
+    assert events_of(comment) == [("", "pending")]
+
+    swept: list[int] = []
+    monkeypatch.setattr(tasks.check_comment, "delay", swept.append)
+    Comment.objects.filter(pk=comment.pk).update(
+        next_check_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert tasks.sweep_pending() == 1
+    assert swept == [comment.pk]
+    assert tasks.check_comment.apply(args=swept).get() == "akismet_ham"
+    comment.refresh_from_db()
+    assert comment.status == Comment.Status.PUBLISHED
+    assert events_of(comment) == [("", "pending"), ("pending", "published")]
+
+
+def events_of(comment: Comment) -> list[tuple[str, str]]:
+    return list(
+        CommentEvent.objects.filter(comment=comment).values_list("from_status", "to_status")
+    )

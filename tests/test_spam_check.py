@@ -201,16 +201,24 @@ def test_an_edit_is_checked_again_with_recheck_reason_edit(standin):
     assert last["comment_content"] == "Edited text"
 
 
+def feedback_sent(monkeypatch) -> list[tuple]:
+    """The submit-ham/-spam tasks enqueued after commit (other hooks run as usual)."""
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks.submit_feedback, "delay", lambda *args: sent.append(args))
+    return sent
+
+
 def test_a_moderator_publishing_spam_teaches_akismet_ham(
-    standin, django_capture_on_commit_callbacks
+    standin, django_capture_on_commit_callbacks, monkeypatch
 ):
     comment = submit_comment(author_name="akismet-guaranteed-spam")
     spam_check.check(comment.pk)
     comment.refresh_from_db()
     moderator = moderation.Actor.for_user(UserFactory())
-    with django_capture_on_commit_callbacks() as callbacks:
+    sent = feedback_sent(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
         moderation.publish(comment, actor=moderator)
-    assert len(callbacks) == 1
+    assert sent == [(comment.pk, "ham")]
     comment.refresh_from_db()
     assert comment.approved_by_id == moderator.user.pk
     spam_check.send_feedback(comment.pk, "ham")
@@ -221,25 +229,29 @@ def test_a_moderator_publishing_spam_teaches_akismet_ham(
 
 
 def test_a_moderator_marking_ham_as_spam_teaches_akismet_spam(
-    standin, django_capture_on_commit_callbacks
+    standin, django_capture_on_commit_callbacks, monkeypatch
 ):
     comment = submit_comment()
     spam_check.check(comment.pk)
     comment.refresh_from_db()
-    with django_capture_on_commit_callbacks() as callbacks:
+    sent = feedback_sent(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
         moderation.mark_spam(comment, actor=moderation.Actor.for_user(UserFactory()))
-    assert len(callbacks) == 1
+    assert sent == [(comment.pk, "spam")]
     spam_check.send_feedback(comment.pk, "spam")
     assert len(standin.state.requests_to("submit-spam")) == 1
 
 
-def test_agreeing_with_akismet_sends_no_feedback(standin, django_capture_on_commit_callbacks):
+def test_agreeing_with_akismet_sends_no_feedback(
+    standin, django_capture_on_commit_callbacks, monkeypatch
+):
     comment = submit_comment(author_name="akismet-guaranteed-spam")
     spam_check.check(comment.pk)
     comment.refresh_from_db()
-    with django_capture_on_commit_callbacks() as callbacks:
+    sent = feedback_sent(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
         moderation.reject(comment, actor=moderation.Actor.for_user(UserFactory()))
-    assert callbacks == []
+    assert sent == []
 
 
 def test_submit_enqueues_the_check_only_after_commit(

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export DEBUG ?= true
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean bench bench-smoke
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -25,13 +25,24 @@ run: venv
 
 test: venv
 	bash tests/browser/setup.sh
+	bash bench/setup.sh
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	CELERY_QUEUE=comments-test-$$$$ $(BIN)/pytest $(PYTEST_ARGS)
+	CELERY_QUEUE=comments-test-$$$$ CACHE_KEY_PREFIX=comments-test-$$$$ $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The HTTP benchmark (not part of `make test`): PostgreSQL, Redis and wrk on this machine.
+# BENCH_DATABASE_URL / BENCH_REDIS_URL choose the database; BENCH_ARGS adds options.
+bench: venv
+	bash bench/setup.sh
+	$(BIN)/python bench/run.py --write-docs $(BENCH_ARGS)
+
+bench-smoke: venv
+	bash bench/setup.sh
+	$(BIN)/python bench/run.py --smoke $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

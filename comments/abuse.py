@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import time
 
 from django.conf import settings
@@ -25,6 +26,22 @@ from comments.models import Comment
 from comments.request_context import client_ip
 
 _FORM_SALT = "comments.form-token"
+# A cache outage must not turn into 5xx for readers and commenters: the limits that
+# live in the cache are skipped (and logged) until it is back.
+CACHE_ERRORS: tuple[type[Exception], ...] = (ConnectionError, TimeoutError, OSError)
+try:
+    from redis.exceptions import RedisError
+
+    CACHE_ERRORS = (*CACHE_ERRORS, RedisError)
+except ImportError:  # pragma: no cover (redis is a pinned dependency)
+    pass
+
+logger = logging.getLogger(__name__)
+
+
+def _cache_down(limit: str, exc: Exception) -> bool:
+    logger.warning("cache unavailable, %s limit skipped: %s", limit, exc)
+    return True
 
 
 def _digest(value: str) -> str:
@@ -48,7 +65,10 @@ class _SettingRateThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except CACHE_ERRORS as exc:
+            return _cache_down(self.scope, exc)
 
 
 class SubmitPerIPThrottle(_SettingRateThrottle):
@@ -82,7 +102,10 @@ class ReadThrottle(_SettingRateThrottle):
     def allow_request(self, request: Request, view: APIView) -> bool:
         if request.method not in ("GET", "HEAD"):
             return True
-        self._wait = read_limit_wait(client_ip(request))
+        try:
+            self._wait = read_limit_wait(client_ip(request))
+        except CACHE_ERRORS as exc:
+            return _cache_down(self.scope, exc)
         return self._wait == 0
 
     def wait(self) -> float | None:
@@ -137,8 +160,14 @@ def check_flood(ip: str | None) -> None:
     if seconds <= 0 or not ip:
         return
     key = f"flood:{ip}"
-    if not cache.add(key, time.time(), timeout=seconds):  # atomic SET NX in Redis
-        posted = cache.get(key) or time.time()
+    try:
+        first = cache.add(key, time.time(), timeout=seconds)  # atomic SET NX in Redis
+        posted = None if first else cache.get(key)
+    except CACHE_ERRORS as exc:
+        _cache_down("flood", exc)
+        return
+    if not first:
+        posted = posted or time.time()
         wait = max(1, round(seconds - (time.time() - float(posted))))
         raise Throttled(wait=wait, detail="You are posting too fast. Please wait a moment.")
 

@@ -77,8 +77,11 @@ class CachedReadApp:
             entry = read_cache.cached_page(match["slug"], variant)
         if entry is None:
             return None
-        if abuse.read_limit_wait(client_ip(_Meta(environ))):
-            return None  # Django counts it again and answers the 429
+        try:
+            if abuse.read_limit_wait(client_ip(_Meta(environ))):
+                return None  # Django counts it again and answers the 429
+        except abuse.CACHE_ERRORS:
+            return None  # Django skips the limit and logs it
         return self._response(environ, kind, entry)
 
     def _plain_request(self, environ: dict) -> bool:

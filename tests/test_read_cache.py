@@ -430,3 +430,51 @@ def test_the_fast_path_counts_reads_for_the_throttle(settings):
     statuses = [wsgi_call(wsgi.application, dict(environ))[0] for _ in range(5)]
     assert statuses[:3] == ["200 OK"] * 3
     assert statuses[3:] == ["429 Too Many Requests"] * 2
+
+
+class BrokenCache:
+    """A cache whose server is gone: every call fails like redis-py does."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+        return fail
+
+
+def test_a_cache_outage_skips_the_abuse_limits_instead_of_failing(api, settings, monkeypatch):
+    from comments import abuse
+
+    settings.COMMENTS_THROTTLE_SUBMIT = "10/min"
+    settings.COMMENTS_THROTTLE_READ = "600/min"
+    settings.COMMENTS_FLOOD_SECONDS = 5
+    monkeypatch.setattr(abuse, "cache", BrokenCache())
+    monkeypatch.setattr(abuse._SettingRateThrottle, "cache", BrokenCache())
+    monkeypatch.setattr(abuse, "_redis_client", lambda key: None)
+    article = ArticleFactory()
+    submitted = api.post(
+        page_url(article),
+        {"author_name": "Ada", "author_email": "ada@example.com", "body": "Still works."},
+    )
+    assert submitted.status_code == 202
+    assert api.get(page_url(article)).status_code == 200
+    assert wsgi_call(wsgi.application, environ_for(page_url(article)))[0] == "200 OK"
+
+
+def test_the_fast_comment_data_equals_the_serializer(settings):
+    from comments.serializers import PublicCommentSerializer, public_comment_data
+    from comments.threads import attach_replies, visible_top_level
+
+    article = ArticleFactory()
+    top = published_comment(article, author_url="https://ada.example/")
+    reply = published_comment(article, parent_id=top.pk)
+    published_comment(article, parent_id=reply.pk)
+    gone = published_comment(article)
+    published_comment(article, parent_id=gone.pk)
+    moderation.remove(gone, actor=moderation.SYSTEM)
+    moderation.edit(top, body="Edited *body*.")
+    moderation.publish(top, actor=moderation.SPAM_CHECK)
+    page = attach_replies(list(visible_top_level(article.pk).order_by("created_at", "id")))
+    assert [public_comment_data(c) for c in page] == PublicCommentSerializer(page, many=True).data
+    settings.TIME_ZONE = "Europe/Berlin"
+    assert [public_comment_data(c) for c in page] == PublicCommentSerializer(page, many=True).data

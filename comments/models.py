@@ -5,9 +5,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 
 class CommentQuerySet(models.QuerySet["Comment"]):
@@ -99,11 +103,25 @@ class Comment(models.Model):
     user_agent = models.CharField(max_length=500, blank=True, default="")
     referrer = models.CharField(max_length=500, blank=True, default="")
 
+    # Idempotent submission: the client's `Idempotency-Key` and a hash of the request
+    # that came with it (see moderation.submit). Kept on the comment itself, not in a
+    # table of its own: the key is written by the very INSERT that creates the
+    # comment, so the unique constraint below decides a race between two retries
+    # (the loser's INSERT fails, nothing half-written), a key lives exactly as long
+    # as its comment, and a replay is one indexed read of the row it answers with.
+    # "" is "no key" (keys are 1–255 characters); only keyed rows are indexed.
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True, default="")
+
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
     edited_at = models.DateTimeField(null=True, blank=True)
 
     objects = CommentQuerySet.as_manager()
+
+    # Not stored: set by moderation.submit, true when the comment answers a repeated
+    # request (same Idempotency-Key) instead of being created by it.
+    replayed: bool = False
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -122,6 +140,12 @@ class Comment(models.Model):
                 | Q(checked_at__isnull=False)
                 | Q(approved_by__isnull=False),
                 name="comment_published_was_checked",
+            ),
+            # One comment per Idempotency-Key and article, whatever the timing of retries.
+            models.UniqueConstraint(
+                fields=["article", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="comment_idempotency_key_unique",
             ),
         ]
         indexes = [
@@ -227,3 +251,132 @@ class ModerationRules(models.Model):
 
     def __str__(self) -> str:
         return "Moderation rules"
+
+
+logger = logging.getLogger(__name__)
+
+
+class SideEffectManager(models.Manager["SideEffect"]):
+    def claim(
+        self, comment_id: int, kind: str, key: str, *, stale_after: dt.timedelta | None
+    ) -> SideEffect:
+        """Claim the side effect `kind` of one decision `key` on a comment.
+
+        Returns the row; `owned` tells whether this caller won it and must now
+        perform the side effect, then call `finish()` (or `release()` when it
+        failed). A caller that does not own it does nothing: the side effect is
+        done (`done_at` set) or another delivery has it in hand.
+        """
+        for _ in range(3):
+            now = timezone.now()
+            try:
+                # A savepoint: the loser's failed INSERT leaves an outer transaction usable.
+                # On PostgreSQL the INSERT waits for a concurrent claimant's commit.
+                with transaction.atomic():
+                    effect = self.create(comment_id=comment_id, kind=kind, key=key, claimed_at=now)
+                effect.owned = True
+                return effect
+            except IntegrityError:
+                pass
+            effect = self.filter(comment_id=comment_id, kind=kind, key=key).first()
+            if effect is None:  # released between our INSERT and this read: try again
+                continue
+            if effect.done_at is None and stale_after is not None:
+                # The claimant is known dead once its claim is older than stale_after.
+                taken = self.filter(
+                    pk=effect.pk,
+                    done_at__isnull=True,
+                    claimed_at=effect.claimed_at,
+                    claimed_at__lte=now - stale_after,
+                ).update(claimed_at=now)
+                if taken:
+                    logger.warning(
+                        "taking over the stale %s claim on comment %s (claimed %s, never done)",
+                        kind,
+                        comment_id,
+                        effect.claimed_at.isoformat(),
+                    )
+                    effect.claimed_at = now
+                    effect.owned = True
+            return effect
+        raise RuntimeError(f"could not claim {kind} {key} on comment {comment_id}")
+
+
+class SideEffect(models.Model):
+    """A side effect of a task (an e-mail, an Akismet call), done once per decision.
+
+    Celery may run a task twice: acks_late redelivers the message of a worker that
+    died after the side effect, a visibility timeout hands it out again, a retry
+    repeats it. So a task first *claims* its side effect by INSERTing this row:
+    the unique (comment, kind, key) lets exactly one delivery win, and the others
+    skip. The winner performs the side effect and then marks the row done; when
+    the side effect fails it deletes its claim (`release`), so its own retry can
+    claim again. `key` names the decision that caused the side effect (the id of
+    its CommentEvent, or of the one task the decision enqueued, which every
+    redelivery and retry of that task keeps), so a moderator who overrules Akismet
+    twice gets two submit-spam calls, while a redelivered task of one decision
+    gets none.
+
+    A claim whose worker died between claiming and marking done ("claimed, never
+    done") is handled per kind, by the caller's `stale_after`:
+
+    * None, at-most-once: the claim is never taken over. The side effect may well
+      have happened (the worker may have died right after it), and repeating it
+      cannot be undone. Used for the moderator e-mail: a duplicate lands in every
+      moderator's inbox, a missing one costs little (the comment waits in the
+      moderation queue all the same).
+    * a duration, at-least-once: a claim older than that (longer than any task may
+      run) belongs to a dead worker, and the next delivery takes it over and
+      repeats the side effect. Used for Akismet feedback: a lost correction is
+      lost training, a repeated one is harmless.
+    """
+
+    class Kind(models.TextChoices):
+        NOTIFY_HELD = "notify_held", "E-mail to moderators about a held comment"
+        SUBMIT_HAM = "submit_ham", "Akismet submit-ham"
+        SUBMIT_SPAM = "submit_spam", "Akismet submit-spam"
+
+    # No index of its own: the unique constraint's index starts with it.
+    comment = models.ForeignKey(
+        Comment, on_delete=models.CASCADE, related_name="side_effects", db_index=False
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The decision it belongs to: "event:<CommentEvent id>" or the Celery task id.
+    key = models.CharField(max_length=255)
+    claimed_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SideEffectManager()
+
+    # Not stored: set by `claim`, true when this caller won the claim.
+    owned: bool = False
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comment", "kind", "key"], name="side_effect_once_per_decision"
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "done" if self.done_at else "claimed"
+        return f"{self.kind} {self.key} of comment #{self.comment_id} ({state})"
+
+    def finish(self) -> None:
+        """The side effect happened: no delivery performs it again."""
+        finished = SideEffect.objects.filter(
+            pk=self.pk, claimed_at=self.claimed_at, done_at__isnull=True
+        ).update(done_at=timezone.now())
+        if not finished:
+            logger.warning(
+                "%s claim on comment %s was taken over before it was done; it may have "
+                "happened twice",
+                self.kind,
+                self.comment_id,
+            )
+
+    def release(self) -> None:
+        """The side effect failed: drop the claim so a retry can claim it again."""
+        SideEffect.objects.filter(
+            pk=self.pk, claimed_at=self.claimed_at, done_at__isnull=True
+        ).delete()

@@ -8,17 +8,21 @@ cannot both win, and history never misses a step.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from articles.models import Article
-from comments import read_cache
+from comments import metrics, read_cache
 from comments.models import Comment, CommentEvent, HoldReason
 from comments.rendering import render_body
 
@@ -61,6 +65,10 @@ class InvalidParent(ValueError):
     """The parent is not a published comment of the same article."""
 
 
+class IdempotencyKeyReused(ValueError):
+    """The idempotency key was already used on this article for a different request."""
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who made a change: a user, or a named part of the system."""
@@ -90,27 +98,85 @@ def submit(
     user_agent: str = "",
     referrer: str = "",
     honeypot_tripped: bool = False,
+    idempotency_key: str | None = None,
+    before_create: Callable[[], None] | None = None,
 ) -> Comment:
-    """Store a new comment as pending; it is checked before anyone else sees it."""
-    with transaction.atomic():
-        parent = _resolve_parent(article, parent_id) if parent_id is not None else None
-        comment = Comment.objects.create(
-            article=article,
-            parent=parent,
-            thread_id=(parent.thread_id or parent.pk) if parent else None,
-            depth=parent.depth + 1 if parent else 0,
+    """Store a new comment as pending; it is checked before anyone else sees it.
+
+    `before_create` runs the checks that may refuse a *new* comment (duplicates,
+    flooding); it raises to refuse.
+
+    With an `idempotency_key` (the client's Idempotency-Key), a request that repeats
+    an earlier one is answered with the comment that one created, before
+    `before_create`, so a retry is never refused as its own duplicate or flood; no
+    row, event or check is added. The returned comment's `replayed` attribute tells
+    which happened. The key is scoped to the article and bound to the request it
+    came with (author, text, parent, URL): reused for another request, it raises
+    IdempotencyKeyReused instead of handing out someone else's comment. Two
+    concurrent requests with one key race on the unique constraint
+    (comment_idempotency_key_unique), not on a look-up: the loser's INSERT fails
+    (inside a savepoint) and it answers with the winner's comment.
+    """
+    idempotency_key = idempotency_key or None  # "" is no key, as in the column
+    fingerprint = ""
+    if idempotency_key is not None:
+        fingerprint = request_fingerprint(
             author_name=author_name,
             author_email=author_email,
-            author_url=author_url,
             body=body,
-            body_html=render_body(body),
-            status=Status.PENDING,
-            ip_address=ip_address,
-            user_agent=user_agent[:500],
-            referrer=referrer[:500],
-            honeypot_tripped=honeypot_tripped,
-            next_check_at=_sweep_deadline(),
+            author_url=author_url,
+            parent_id=parent_id,
         )
+        previous = _submitted_with_key(article, idempotency_key, fingerprint)
+        if previous is not None:
+            return previous
+    if before_create is not None:
+        try:
+            before_create()
+        except Exception:
+            # A concurrent request with the same key may have committed the comment
+            # this one now looks like a duplicate of: that comment is the answer.
+            previous = (
+                _submitted_with_key(article, idempotency_key, fingerprint)
+                if idempotency_key is not None
+                else None
+            )
+            if previous is None:
+                raise
+            return previous
+    with transaction.atomic():
+        parent = _resolve_parent(article, parent_id) if parent_id is not None else None
+        try:
+            # A savepoint, when there is a key: losing the race on it leaves the
+            # transaction usable. Without a key nothing can collide.
+            with transaction.atomic() if idempotency_key else nullcontext():
+                comment = Comment.objects.create(
+                    article=article,
+                    parent=parent,
+                    thread_id=(parent.thread_id or parent.pk) if parent else None,
+                    depth=parent.depth + 1 if parent else 0,
+                    author_name=author_name,
+                    author_email=author_email,
+                    author_url=author_url,
+                    body=body,
+                    body_html=render_body(body),
+                    status=Status.PENDING,
+                    ip_address=ip_address,
+                    user_agent=user_agent[:500],
+                    referrer=referrer[:500],
+                    honeypot_tripped=honeypot_tripped,
+                    next_check_at=_sweep_deadline(),
+                    idempotency_key=idempotency_key or "",
+                    idempotency_fingerprint=fingerprint,
+                )
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            # The INSERT waited for the winner's transaction; its row is now visible.
+            previous = _submitted_with_key(article, idempotency_key, fingerprint)
+            if previous is None:
+                raise
+            return previous
         CommentEvent.objects.create(
             comment=comment,
             from_status="",
@@ -119,6 +185,31 @@ def submit(
             reason="submitted",
         )
         _enqueue_check_on_commit(comment.pk)
+        metrics.comment_submitted(comment)
+    comment.replayed = False
+    return comment
+
+
+def request_fingerprint(
+    *, author_name: str, author_email: str, body: str, author_url: str, parent_id: int | None
+) -> str:
+    """What makes two submissions the same request, as a SHA-256 hex digest."""
+    fields = [author_email, author_name, body, author_url or "", parent_id]
+    return hashlib.sha256(json.dumps(fields).encode("ascii")).hexdigest()
+
+
+def _submitted_with_key(article: Article, key: str, fingerprint: str) -> Comment | None:
+    """The comment an earlier request with this key created on this article, if any."""
+    comment = Comment.objects.filter(article=article, idempotency_key=key).first()
+    if comment is None:
+        return None
+    if comment.idempotency_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This key was already used for a different comment; "
+            "send a new key with each new comment."
+        )
+    logger.info("idempotent replay of comment %s", comment.pk)
+    comment.replayed = True
     return comment
 
 
@@ -370,6 +461,16 @@ def _apply(
                 reason=reason[:200],
                 details=details,
             )
+        metrics.transition_applied(
+            comment_id=comment.pk,
+            article_id=comment.article_id,
+            action=action,
+            source=current["status"],
+            target=target,
+            actor=actor,
+            reason=reason,
+            recorded=changed or record_always,
+        )
     for name, value in updates.items():
         setattr(comment, name, value)
     return True

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from comments import akismet_client, moderation
 from comments.akismet_client import AkismetKeyInvalid, AkismetUnavailable, CheckResult
-from comments.models import Comment, HoldReason
+from comments.models import Comment, CommentEvent, HoldReason, SideEffect
 from comments.moderation import CheckOutcome
 from comments.rules import EffectiveRules
 
@@ -222,19 +222,55 @@ def due_for_sweep(limit: int = 500) -> list[int]:
     return ids
 
 
-def send_feedback(comment_id: int, kind: str) -> str:
-    """Tell Akismet a moderator disagreed with it, with the arguments it was asked about."""
+def send_feedback(comment_id: int, kind: str, *, delivery: str | None = None) -> str:
+    """Tell Akismet a moderator disagreed with it, with the arguments it was asked about.
+
+    Once per moderator decision, at least once (see SideEffect). The call is
+    claimed under the decision's key: `delivery`, the Celery task id, which every
+    redelivery and retry of the task one decision enqueued shares while a second
+    decision enqueues a new one; without it (a direct call), the id of the latest
+    moderator decision (CommentEvent) to that status. So a redelivered task sends
+    nothing ("duplicate"), while a moderator who overrules again is sent again,
+    whenever the tasks run. A failing call releases the claim and raises for the
+    task to retry. A claim whose worker died before marking it done is taken over
+    once it is older than the task time limit (no live worker can still hold it);
+    until then the answer is "in_progress" and the task waits.
+    """
     comment = Comment.objects.select_related("article").filter(pk=comment_id).first()
     if comment is None:
         return "skipped"
+    if kind not in ("ham", "spam"):
+        raise ValueError(f"unknown feedback kind {kind!r}")
     payload = dict(comment.akismet_payload) or akismet_client.build_payload(comment)
     payload.pop("recheck_reason", None)
     if settings.AKISMET_IS_TEST:
         payload["is_test"] = True
-    if kind == "ham":
-        akismet_client.submit_ham(payload)
-    elif kind == "spam":
-        akismet_client.submit_spam(payload)
-    else:
-        raise ValueError(f"unknown feedback kind {kind!r}")
+    if delivery is None:
+        decided = Status.PUBLISHED if kind == "ham" else Status.SPAM
+        decision = (
+            CommentEvent.objects.filter(
+                comment_id=comment.pk, to_status=decided, actor_user__isnull=False
+            )
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        delivery = f"event:{decision or 0}"
+    claim = SideEffect.objects.claim(
+        comment.pk,
+        SideEffect.Kind.SUBMIT_HAM if kind == "ham" else SideEffect.Kind.SUBMIT_SPAM,
+        delivery,
+        stale_after=dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT),
+    )
+    if not claim.owned:
+        return "duplicate" if claim.done_at else "in_progress"
+    try:
+        if kind == "ham":
+            akismet_client.submit_ham(payload)
+        else:
+            akismet_client.submit_spam(payload)
+    except BaseException:
+        claim.release()
+        raise
+    claim.finish()
     return kind

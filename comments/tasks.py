@@ -7,6 +7,7 @@ import random
 
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError
 
 from comments import moderation, notifications, spam_check
 from comments.akismet_client import AkismetKeyInvalid, AkismetUnavailable
@@ -33,14 +34,23 @@ def check_comment(self, comment_id: int) -> str:
 
 @shared_task(bind=True, max_retries=6)
 def submit_feedback(self, comment_id: int, kind: str) -> str:
-    """submit-ham / submit-spam after a moderator overruled Akismet."""
+    """submit-ham / submit-spam after a moderator overruled Akismet, once per decision.
+
+    One decision enqueues one task; its id, kept by every redelivery and retry, is
+    the claim's key. Redelivered, the task finds the claim done and sends nothing.
+    A claim in progress but never done (its worker died or lost the database
+    before finishing) is retried once it can be taken over.
+    """
     try:
-        return spam_check.send_feedback(comment_id, kind)
-    except AkismetUnavailable as exc:
+        result = spam_check.send_feedback(comment_id, kind, delivery=self.request.id)
+    except (AkismetUnavailable, OperationalError) as exc:
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 2)) from None
     except AkismetKeyInvalid:
         logger.error("Akismet refused the key; %s feedback for %s not sent", kind, comment_id)
         return "key_invalid"
+    if result == "in_progress":
+        raise self.retry(countdown=settings.CELERY_TASK_TIME_LIMIT + 1)
+    return result
 
 
 @shared_task
@@ -66,7 +76,11 @@ def purge_discarded() -> int:
 
 @shared_task(bind=True, max_retries=3)
 def notify_moderators(self, comment_id: int) -> int:
-    """E-mail moderators about a held comment; a failing mail never blocks moderation."""
+    """E-mail moderators about a held comment, at most once per hold.
+
+    Redelivered or run twice at once, only the delivery that claims the mail sends
+    it (notifications.notify_held). A failing mail never blocks moderation.
+    """
     try:
         return notifications.notify_held(comment_id)
     except Exception as exc:

@@ -109,6 +109,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "comments_project.middleware.DatabaseUnavailableMiddleware",
     "comments_project.middleware.ContentSecurityPolicyMiddleware",
+    # Innermost: only the view of an anonymous public GET may read the replica.
+    "comments_project.db_router.ReplicaReadMiddleware",
 ]
 
 ROOT_URLCONF = "comments_project.urls"
@@ -138,6 +140,27 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Optional PostgreSQL read replica. Only anonymous public reads (marked by
+# db_router.ReplicaReadMiddleware) use it; writes, the author's own comment,
+# moderation, the admin and workers read the primary. Tests mirror it to default.
+# (A lower-case name: a settings name ending in _URL would show its password on
+# debug pages.)
+_replica_url = env_str("DATABASE_REPLICA_URL")
+if _replica_url:
+    DATABASES["replica"] = {
+        **dj_database_url.parse(
+            _replica_url,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
+        ),
+        "TEST": {"MIRROR": "default"},
+    }
+    if DATABASES["replica"]["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL must name a replica of DATABASE_URL's database "
+            f"(same engine), not {DATABASES['replica']['ENGINE']}."
+        )
+DATABASE_ROUTERS = ["comments_project.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
@@ -146,11 +169,19 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "comments",
+            # Several sites (or test runs) can share one Redis under their own prefixes.
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "comments"),
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Without Redis, a folder every process shares (web workers, the Celery
+    # worker), so cached pages are invalidated everywhere at once.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env_str("CACHE_DIR", str(BASE_DIR / "var" / "cache")),
+        }
+    }
 
 # --- Auth, i18n, static -----------------------------------------------------
 
@@ -237,8 +268,8 @@ CORS_ALLOWED_ORIGINS = env_list(
     "http://localhost:8000,http://127.0.0.1:8000" if DEBUG else "",
 )
 CORS_URLS_REGEX = r"^/api/v1/.*$"
-CORS_ALLOW_HEADERS = ["accept", "content-type", "x-comment-token"]
-CORS_EXPOSE_HEADERS = ["Retry-After"]
+CORS_ALLOW_HEADERS = ["accept", "content-type", "x-comment-token", "idempotency-key"]
+CORS_EXPOSE_HEADERS = ["Retry-After", "Idempotent-Replayed"]
 
 # --- Akismet -------------------------------------------------------------------
 
@@ -271,8 +302,12 @@ if REDIS_URL:
         # Far above the hard time limit, so a running task is never handed out
         # twice; a task of a killed worker comes back after this many seconds.
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
-        "socket_connect_timeout": 3,
-        "socket_timeout": 5,
+        # A publish (`delay()` inside a web request) fails fast when Redis is gone,
+        # instead of holding the request: about 1 s for a dead host, 2 s for a hung
+        # server, at once for a refused connection. The comment is already
+        # committed as pending; the sweeper enqueues it later.
+        "socket_connect_timeout": 1,
+        "socket_timeout": 2,
     }
 else:
     CELERY_BROKER_URL = "filesystem://"
@@ -290,13 +325,39 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Reserve one message per pool slot (concurrency x 1); reserved and running
+# messages are acknowledged only when done, so a killed worker loses none.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A check mostly waits for Akismet, so one worker process runs many at once in
+# threads; `celery -A comments_project worker` uses these (an explicit
+# `--pool=prefork` is overridden: Celery cannot tell it from its default).
+# Each thread keeps its own database connection. SQLite (the `make run`
+# default) fails two transactions that both read and then write instead of
+# letting one wait ("database is locked"), so there the pool has one thread.
+CELERY_WORKER_POOL = env_str("CELERY_WORKER_POOL", "threads")
+if CELERY_WORKER_POOL not in {"threads", "prefork", "solo"}:
+    raise ImproperlyConfigured(
+        f"CELERY_WORKER_POOL={CELERY_WORKER_POOL!r}; use threads, prefork or solo."
+    )
+_SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 1 if _SQLITE else 32)
+if CELERY_WORKER_CONCURRENCY < 1:
+    raise ImproperlyConfigured("CELERY_WORKER_CONCURRENCY must be at least 1.")
+# Celery's Django fix-up would close a worker's database connection after every
+# task; celery.py applies Django's own rule instead (kept for
+# DATABASE_CONN_MAX_AGE, dropped when broken), so the fix-up never closes it.
+CELERY_DB_REUSE_MAX = 2**62
+# Enforced by the prefork pool only: Celery's threads pool cannot stop a thread,
+# so there a task is bounded by its own timeouts (AKISMET_TIMEOUT per call).
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No publish retries: redis-py already reconnects a dropped pooled connection by
+# itself, and each retry against a dead broker only adds a full timeout to the
+# request; a message that could not be sent is the sweeper's (R03).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 2,
+    "max_retries": 0,
     "interval_start": 0,
     "interval_step": 0.2,
     "interval_max": 0.5,
@@ -359,6 +420,12 @@ COMMENTS_SHADOW_MODE = env_bool("COMMENTS_SHADOW_MODE", False)
 COMMENTS_THROTTLE_SUBMIT = env_str("COMMENTS_THROTTLE_SUBMIT", "10/min")
 COMMENTS_THROTTLE_READ = env_str("COMMENTS_THROTTLE_READ", "600/min")
 COMMENTS_FLOOD_SECONDS = env_int("COMMENTS_FLOOD_SECONDS", 5)
+# The public comment pages and counts are cached as ready bytes (Redis) and
+# invalidated on every publish, edit and removal; false computes every read.
+COMMENTS_READ_CACHE = env_bool("COMMENTS_READ_CACHE", True)
+COMMENTS_READ_CACHE_SECONDS = env_int("COMMENTS_READ_CACHE_SECONDS", 3600)
+# Cache-Control max-age for browsers and CDNs; 0 makes them revalidate (304) each time.
+COMMENTS_READ_MAX_AGE = env_int("COMMENTS_READ_MAX_AGE", 0)
 COMMENTS_MIN_SUBMIT_SECONDS = env_int("COMMENTS_MIN_SUBMIT_SECONDS", 3)
 COMMENTS_FORM_TOKEN_MAX_AGE = env_int("COMMENTS_FORM_TOKEN_MAX_AGE", 24 * 3600)
 COMMENTS_DUPLICATE_WINDOW_SECONDS = env_int("COMMENTS_DUPLICATE_WINDOW_SECONDS", 24 * 3600)
@@ -384,10 +451,45 @@ COMMENTS_MODERATOR_EMAILS = env_list("COMMENTS_MODERATOR_EMAILS")
 # This server's public base URL, for links in e-mails.
 COMMENTS_SITE_URL = env_str("COMMENTS_SITE_URL", "http://localhost:8000")
 
+# --- Observability -----------------------------------------------------------------
+
+# json: one JSON object per line (python-json-logger) for a log collector; plain: for
+# a person at a terminal. The Celery worker logs the same way (it leaves the root
+# logger alone: CELERY_WORKER_HIJACK_ROOT_LOGGER). A comment's life is logged on
+# `comments.events` with ids and codes as fields, never e-mails, IPs or text.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}; use json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# /metrics (Prometheus): with a token, only requests that send `Authorization: Bearer
+# <token>`; without one, only requests straight from this machine (loopback, no proxy).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Prometheus scrapers reach /metrics over plain HTTP, like the health probes.
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
+# Each process (web workers, Celery workers) keeps its counters in files here, summed
+# at scrape time; empty: counters of the scraped process only. prometheus_client reads
+# the environment variable, so it is set for this process and the ones it starts.
+_prometheus_dir = env_str("PROMETHEUS_MULTIPROC_DIR", "var/prometheus").strip()
+PROMETHEUS_MULTIPROC_DIR = str(BASE_DIR / _prometheus_dir) if _prometheus_dir else ""
+if PROMETHEUS_MULTIPROC_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+else:
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+# /readyz fails when a pending comment has waited longer than this for its check
+# (workers stuck, or lost messages and no sweeper); 0 only reports the figures.
+COMMENTS_READY_MAX_PENDING_AGE_SECONDS = env_int("COMMENTS_READY_MAX_PENDING_AGE_SECONDS", 600)

@@ -505,14 +505,12 @@ def _enqueue_check_on_commit(comment_id: int) -> None:
 
 
 def _send_check(comment_id: int) -> None:
-    """Hand the check to a worker. A broker failure loses nothing: the row is
-    pending with a `next_check_at`, and the sweeper enqueues it again."""
-    from comments.tasks import check_comment
+    """Hand the check to a worker (batched, see comments/dispatch.py). A broker
+    failure loses nothing: the row is pending with a `next_check_at`, and the
+    sweeper enqueues it again."""
+    from comments.dispatch import dispatcher
 
-    try:
-        check_comment.delay(comment_id)
-    except Exception:
-        logger.exception("could not enqueue the check of comment %s; the sweeper will", comment_id)
+    dispatcher.add(comment_id)
 
 
 def _enqueue_feedback_on_commit(comment_id: int, kind: str) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, close_old_connections
 
 from comments import moderation, notifications, spam_check
 from comments.akismet_client import AkismetKeyInvalid, AkismetUnavailable
@@ -30,6 +32,44 @@ def check_comment(self, comment_id: int) -> str:
             logger.warning("Akismet unavailable for comment %s, holding it: %s", comment_id, exc)
             return spam_check.hold_unavailable(comment_id, str(exc))
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from None
+
+
+@shared_task
+def check_comments(comment_ids: list[int]) -> dict[int, str]:
+    """A batch from a web process's dispatcher (comments/dispatch.py), checked side by
+    side so one slow Akismet answer does not hold up the rest. An id whose check
+    cannot run now becomes its own `check_comment` task, with that task's retries."""
+    results = dict(zip(comment_ids, _batch_pool().map(_check_in_batch, comment_ids), strict=True))
+    return results
+
+
+def _check_in_batch(comment_id: int) -> str:
+    close_old_connections()
+    try:
+        return spam_check.check(comment_id)
+    except AkismetUnavailable:
+        check_comment.apply_async((comment_id,), countdown=_backoff(0))
+        return "retry"
+    except Exception:
+        # Still pending with its deadline: the sweeper hands it out again.
+        logger.exception("check of comment %s failed in a batch", comment_id)
+        return "error"
+    finally:
+        close_old_connections()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _batch_pool() -> ThreadPoolExecutor:
+    """One pool per worker process; its threads keep their database connections."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            size = max(4, int(getattr(settings, "CELERY_WORKER_CONCURRENCY", 8)))
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="check-batch")
+        return _pool
 
 
 @shared_task(bind=True, max_retries=6)

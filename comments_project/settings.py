@@ -405,6 +405,9 @@ if not COMMENTS_TRUSTED_PROXIES.strip().isdigit():
 # A pending comment whose check has not finished this many seconds after it was
 # due is handed to a worker again by the sweeper (lost message, flushed broker).
 COMMENTS_SWEEP_AFTER_SECONDS = env_int("COMMENTS_SWEEP_AFTER_SECONDS", 60)
+# A web process collects the comments committed within this many milliseconds and
+# hands them to the workers as one message; 0 sends one message per comment.
+COMMENTS_DISPATCH_BATCH_MS = env_int("COMMENTS_DISPATCH_BATCH_MS", 5)
 # Fast retries of one check before the comment is held as "spam check unavailable".
 COMMENTS_CHECK_RETRIES = env_int("COMMENTS_CHECK_RETRIES", 3)
 # First delay before a held-as-unavailable comment is checked again; doubles per

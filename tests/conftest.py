@@ -51,3 +51,10 @@ def fresh_read_cache():
 
     read_cache.clear_all()
     yield
+
+
+@pytest.fixture(autouse=True)
+def checks_sent_at_once(settings):
+    """In-process tests see each check enqueued at commit, one task per comment;
+    batching is proven by its own tests and runs in every server-process test."""
+    settings.COMMENTS_DISPATCH_BATCH_MS = 0

@@ -195,6 +195,21 @@ def public_comment_data(comment: Comment) -> dict[str, Any]:
     }
 
 
+def submitted_comment_data(comment: Comment) -> dict[str, Any]:
+    """Exactly SubmittedCommentSerializer's output, built directly (the submit path
+    is CPU-bound; a test keeps the two identical)."""
+    data = public_comment_data(comment)
+    data["status"] = comment.status
+    data["review_note"] = (
+        REVIEW_NOTES.get(comment.held_reason, "A moderator will review it.")
+        if comment.status == Comment.Status.HELD
+        else ""
+    )
+    data["edit_expires_at"] = _iso_datetime(moderation.edit_expires_at(comment))
+    data["edit_token"] = comment.edit_token
+    return data
+
+
 def _iso_datetime(value: dt.datetime | None) -> str | None:
     """As DRF's DateTimeField renders it: ISO 8601 in the current time zone, UTC as Z."""
     if value is None:

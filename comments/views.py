@@ -32,6 +32,7 @@ from comments.serializers import (
     SubmittedCommentSerializer,
     idempotency_key_from,
     public_comment_data,
+    submitted_comment_data,
 )
 
 TOKEN_HEADER = "X-Comment-Token"  # noqa: S105 (a header name)
@@ -190,9 +191,7 @@ class ArticleCommentsView(APIView):
         except moderation.IdempotencyKeyReused as exc:
             raise IdempotencyKeyConflict({IDEMPOTENCY_KEY_HEADER: [str(exc)]}) from None
         comment.edit_token = tokens.make_edit_token(comment.pk, issued_at=comment.created_at)
-        response = Response(
-            SubmittedCommentSerializer(comment).data, status=status.HTTP_202_ACCEPTED
-        )
+        response = Response(submitted_comment_data(comment), status=status.HTTP_202_ACCEPTED)
         if comment.replayed:
             response[IDEMPOTENT_REPLAYED_HEADER.name] = "true"
         return response

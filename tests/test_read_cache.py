@@ -478,3 +478,15 @@ def test_the_fast_comment_data_equals_the_serializer(settings):
     assert [public_comment_data(c) for c in page] == PublicCommentSerializer(page, many=True).data
     settings.TIME_ZONE = "Europe/Berlin"
     assert [public_comment_data(c) for c in page] == PublicCommentSerializer(page, many=True).data
+
+
+def test_the_fast_submitted_data_equals_the_serializer():
+    from comments import tokens
+    from comments.serializers import SubmittedCommentSerializer, submitted_comment_data
+
+    pending = submit_comment(author_url="https://ada.example/")
+    held = submit_comment()
+    moderation.hold(held, actor=moderation.SYSTEM, hold_reason="too_many_links")
+    for comment in (pending, held):
+        comment.edit_token = tokens.make_edit_token(comment.pk, issued_at=comment.created_at)
+        assert submitted_comment_data(comment) == SubmittedCommentSerializer(comment).data

@@ -55,10 +55,27 @@ def published_comment(article: Article | None = None, **overrides: object) -> Co
     return comment
 
 
+def moderators_group() -> Group:
+    """The group migration 0004 creates; rebuilt the same way when a transactional
+    test's flush removed it (flushing keeps permissions, not migration data)."""
+    from importlib import import_module
+
+    from django.contrib.auth.models import Permission
+
+    group, created = Group.objects.get_or_create(name="moderators")
+    if created:
+        migration = import_module("comments.migrations.0004_moderators_group")
+        for app_label, codename in migration.MODERATOR_PERMISSIONS:
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+    return group
+
+
 def moderator_user(**overrides: object):
-    """A staff user in the `moderators` group (created by migration 0004)."""
+    """A staff user in the `moderators` group."""
     user = UserFactory(is_staff=True, **overrides)
-    user.groups.add(Group.objects.get(name="moderators"))
+    user.groups.add(moderators_group())
     return user
 
 

@@ -15,6 +15,7 @@ from comments.akismet_client import AkismetUnavailable
 from comments.models import Comment
 from tests.factories import ArticleFactory, submit_comment
 from tests.worker_fixtures import wait_for
+from tests.worker_idle import wait_until_worker_idle
 
 Status = Comment.Status
 
@@ -136,3 +137,4 @@ def test_a_burst_through_http_is_batched_and_every_comment_checked(
     batched = [comment_id for batch in batches for comment_id in batch]
     assert set(batched) <= set(ids)
     assert max(len(batch) for batch in batches) >= 2, batches
+    wait_until_worker_idle()

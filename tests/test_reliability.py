@@ -29,7 +29,6 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.contrib.auth.models import Group
 from django.core import mail
 from django.db import connection
 from django.utils import timezone
@@ -41,6 +40,7 @@ from tests.factories import (
     UserFactory,
     held_comment,
     moderator_user,
+    moderators_group,
     published_comment,
     submit_comment,
 )
@@ -62,7 +62,7 @@ def killed_before_marking_done(self: SideEffect) -> None:
 @pytest.fixture
 def moderator():
     user = UserFactory(email="mod@example.com")
-    user.groups.add(Group.objects.get(name="moderators"))
+    user.groups.add(moderators_group())
     return user
 
 
@@ -422,7 +422,7 @@ def test_a_submit_while_the_broker_is_down_is_accepted_and_checked_after_it_retu
         assert queued_tasks(private_redis) == [("comments.tasks.purge_discarded", [])]
         private_redis.stop()
 
-        with caplog.at_level(logging.ERROR, logger="comments.moderation"):
+        with caplog.at_level(logging.ERROR, logger="comments.dispatch"):
             response = api.post(
                 f"/api/v1/articles/{article.slug}/comments/",
                 {"author_name": "Ada", "author_email": "ada@example.com", "body": "Good point."},
@@ -436,7 +436,7 @@ def test_a_submit_while_the_broker_is_down_is_accepted_and_checked_after_it_retu
             record
             for record in caplog.records
             if record.levelno == logging.ERROR
-            and f"could not enqueue the check of comment {comment.pk}" in record.getMessage()
+            and f"could not enqueue the checks of comments [{comment.pk}]" in record.getMessage()
         ], "the lost enqueue is logged"
 
         private_redis.start()  # the broker is back, empty

@@ -18,6 +18,7 @@ import akismet
 import httpx
 from django.conf import settings
 
+from comments import metrics
 from comments.models import Comment
 
 logger = logging.getLogger(__name__)
@@ -68,10 +69,13 @@ class _RedirectTransport(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
-_local = threading.local()
+_local = threading.local()  # the X-akismet-* headers of this thread's last answer
+_shared_lock = threading.Lock()
+_shared: tuple[tuple[object, ...], akismet.SyncClient] | None = None
 
 
 def _keep_akismet_headers(response: httpx.Response) -> None:
+    # Event hooks run in the calling thread, so each thread sees its own answer.
     _local.headers = {
         name.lower(): value
         for name, value in response.headers.items()
@@ -80,32 +84,45 @@ def _keep_akismet_headers(response: httpx.Response) -> None:
 
 
 def _client() -> akismet.SyncClient:
-    """One client per process (and thread), built lazily so it is never shared across a fork."""
+    """One client per process, shared by its threads (httpx.Client is thread-safe).
+
+    Its connection pool keeps one connection alive per concurrent caller (a pool
+    thread of the worker), so checks reuse connections instead of reconnecting.
+    Built lazily and keyed by pid, so it is never shared across a fork.
+    """
+    global _shared
     key = (
         os.getpid(),
         settings.AKISMET_API_URL,
         settings.AKISMET_API_KEY,
+        settings.AKISMET_BLOG_URL,
         settings.AKISMET_TIMEOUT,
     )
-    cached = getattr(_local, "client", None)
+    cached = _shared
     if cached is not None and cached[0] == key:
         return cached[1]
     if not settings.AKISMET_API_KEY:
         raise AkismetKeyInvalid("AKISMET_API_KEY is not set")
-    http = httpx.Client(
-        transport=_RedirectTransport(settings.AKISMET_API_URL),
-        timeout=settings.AKISMET_TIMEOUT,
-        headers={"User-Agent": USER_AGENT},
-        event_hooks={"response": [_keep_akismet_headers]},
-    )
-    client = akismet.SyncClient(
-        config=akismet.Config(key=settings.AKISMET_API_KEY, url=settings.AKISMET_BLOG_URL),
-        http_client=http,
-    )
-    _local.client = (key, client)
-    return client
+    with _shared_lock:
+        if _shared is None or _shared[0] != key:
+            http = httpx.Client(
+                transport=_RedirectTransport(
+                    settings.AKISMET_API_URL,
+                    # Concurrency is bounded by the caller's threads; idle
+                    # connections close after keepalive_expiry (5 s).
+                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+                ),
+                timeout=settings.AKISMET_TIMEOUT,
+                headers={"User-Agent": USER_AGENT},
+                event_hooks={"response": [_keep_akismet_headers]},
+            )
+            config = akismet.Config(key=settings.AKISMET_API_KEY, url=settings.AKISMET_BLOG_URL)
+            client = akismet.SyncClient(config=config, http_client=http)
+            _shared = (key, client)
+        return _shared[1]
 
 
+@metrics.timed_akismet_call
 def _call(method: str, payload: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     _local.headers = {}
     args = dict(payload)

@@ -8,19 +8,27 @@ Test markers in comment_content (namespaced so real text never hits them):
 ``[[spam]]``, ``[[discard]]``, ``[[recheck-after:N]]``, ``[[alert:CODE]]``,
 ``[[error:TOKEN]]``.
 
-Admin endpoints (JSON): ``GET /__admin/requests``, ``POST /__admin/reset``,
-``POST /__admin/faults`` (one fault or a list; ``"match"`` limits a fault to
-requests whose comment_content contains that text), ``POST /__admin/latency``
-(``{"seconds": 0.15}``), ``POST /__admin/keys`` (``{"key": ..., "state": ...}``).
+Serves many clients at once: one thread per connection, HTTP/1.1 keep-alive,
+and the latency is slept in that thread, so N concurrent requests take one
+latency, not N. ``GET /__admin/stats`` reports the most requests it answered at
+the same time (``max_in_flight``), which shows whether a client is concurrent.
+
+Admin endpoints (JSON): ``GET /__admin/requests``, ``GET /__admin/stats``,
+``POST /__admin/reset``, ``POST /__admin/faults`` (one fault or a list;
+``"match"`` limits a fault to requests whose comment_content contains that
+text), ``POST /__admin/latency`` (``{"seconds": 0.15}``), ``POST /__admin/keys``
+(``{"key": ..., "state": ...}``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -47,13 +55,38 @@ class StandInState:
         self.faults: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.usage: dict[str, int] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.resets = 0
 
     def reset(self) -> None:
         with self.lock:
+            self.resets += 1
             self.faults.clear()
             self.requests.clear()
             self.usage.clear()
             self.latency = 0.0
+            self.max_in_flight = self.in_flight
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count an API request as in flight while it is being answered."""
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def stats(self) -> dict[str, int]:
+        with self.lock:
+            return {
+                "requests": len(self.requests),
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+            }
 
     def add_fault(self, fault: dict[str, Any]) -> None:
         """Queue a fault: {"kind", "endpoint": name or "*", "times": N, -1 for always}."""
@@ -72,9 +105,12 @@ class StandInState:
                     return dict(fault)
         return None
 
-    def log(self, entry: dict[str, Any]) -> None:
+    def log(self, entry: dict[str, Any], resets: int) -> None:
+        """Log an answered request, unless a reset came after it arrived (a slow request
+        of the previous test never shows up in the next one's log)."""
         with self.lock:
-            self.requests.append(entry)
+            if resets == self.resets:
+                self.requests.append(entry)
 
     def requests_to(self, endpoint: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -83,7 +119,10 @@ class StandInState:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
+    # Headers and body are two writes; without TCP_NODELAY the second one waits
+    # for the client's delayed ACK on a kept-alive connection (tens of ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
@@ -125,15 +164,20 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path.startswith("/__admin/"):
             return self._admin(method, path)
+        params = self._read_params()  # always read the body: the connection is kept alive
         parts = path.strip("/").split("/")
         if len(parts) < 2:
             return self._send(404, "Not found")
         version, endpoint = parts[-2], parts[-1]
-        params = self._read_params()
         known = (version == "1.1" and endpoint in _V11) or (version == "1.2" and endpoint in _V12)
         if not known:
             return self._send(404, "Not found")
+        with self.server.state.answering():
+            self._api(method, version, endpoint, params)
+
+    def _api(self, method: str, version: str, endpoint: str, params: dict[str, str]) -> None:
         state = self.server.state
+        resets = state.resets
         entry = {
             "time": time.time(),
             "method": method,
@@ -145,13 +189,13 @@ class _Handler(BaseHTTPRequestHandler):
         if state.latency:
             time.sleep(state.latency)
         if fault and self._apply_fault(fault, entry):
-            state.log(entry)
+            state.log(entry, resets)
             return
         status, body, headers, ctype = self._answer(method, version, endpoint, params)
         if fault and fault.get("kind") == "headers":
             headers.update(fault.get("headers", {}))
         entry["response"] = {"status": status, "body": body[:200], "headers": headers}
-        state.log(entry)
+        state.log(entry, resets)
         self._send(status, body, headers, ctype)
 
     def _apply_fault(self, fault: dict[str, Any], entry: dict[str, Any]) -> bool:
@@ -288,6 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 body = json.dumps(state.requests)
             return self._send(200, body, ctype="application/json")
+        if path == "/__admin/stats" and method == "GET":
+            return self._send(200, json.dumps(state.stats()), ctype="application/json")
         if method != "POST":
             return self._send(405, '{"detail": "use POST"}', ctype="application/json")
         if path == "/__admin/reset":
@@ -306,8 +352,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = True  # a kept-alive connection never blocks shutdown
     allow_reuse_address = True
+    # The listen backlog: a burst of new connections (a worker's pool threads
+    # connecting at once) must not overflow it, or the kernel drops SYNs and the
+    # client waits a second to retry.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], state: StandInState, verbose: bool) -> None:
         super().__init__(address, _Handler)

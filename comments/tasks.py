@@ -67,7 +67,7 @@ def _batch_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            size = max(4, int(getattr(settings, "CELERY_WORKER_CONCURRENCY", 8)))
+            size = max(1, int(getattr(settings, "CELERY_WORKER_CONCURRENCY", 8)))
             _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="check-batch")
         return _pool
 

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from comments_project.server import web_command
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STANDIN_KEY = "local-standin-key"
@@ -24,7 +26,7 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> tuple[str, subpro
 
 
 def _stop(children: list[tuple[str, subprocess.Popen]]) -> None:
-    # The leaders (gunicorn's arbiter, celery's main process) stop their own children.
+    # The leaders (granian's main process, celery's main process) stop their own children.
     for _, process in children:
         if process.poll() is None:
             process.terminate()
@@ -71,30 +73,14 @@ def main() -> int:
     children += [
         _spawn(
             "web",
-            [
-                str(BIN / "gunicorn"),
-                "comments_project.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                env.get("WEB_CONCURRENCY", "2"),
-                "--access-logfile",
-                "-",
-            ],
+            web_command(port, access_log=True),
             env,
         ),
+        # One worker process; its pool (threads) and size come from
+        # CELERY_WORKER_POOL / CELERY_WORKER_CONCURRENCY in settings.
         _spawn(
             "worker",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "comments_project",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                env.get("WORKER_CONCURRENCY", "2"),
-            ],
+            [str(BIN / "celery"), "-A", "comments_project", "worker", "--loglevel", "INFO"],
             env,
         ),
         _spawn(

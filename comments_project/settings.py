@@ -140,6 +140,12 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # `make run`: web threads and the worker write at once. Take the write lock when a
+    # transaction starts (no "database is locked" upgrade failures) and wait for it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
 # Optional PostgreSQL read replica. Only anonymous public reads (marked by
 # db_router.ReplicaReadMiddleware) use it; writes, the author's own comment,
 # moderation, the admin and workers read the primary. Tests mirror it to default.

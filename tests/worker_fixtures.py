@@ -19,10 +19,11 @@ from django.db import connection
 from tests.akismet_fixtures import TEST_KEY
 from tests.processes import app_env, running_process, wait_for
 
-__all__ = ["celery_worker_process", "require_services", "wait_for"]
+__all__ = ["WORKER_CONCURRENCY", "celery_worker_process", "require_services", "wait_for"]
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+WORKER_CONCURRENCY = 4
 
 
 def require_services() -> None:
@@ -59,10 +60,12 @@ def celery_worker_process(django_db_setup, django_db_blocker, standin_server, tm
         **os.environ,
         **app_env(database_url, standin_server.url, TEST_KEY),
         "COMMENTS_CHECK_RETRIES": "2",
+        # The production pool (settings' CELERY_WORKER_POOL), a little smaller.
+        "CELERY_WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
     }
     args = [
         sys.executable, "-m", "celery", "-A", "comments_project", "worker",
-        "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+        "--loglevel=INFO", "--without-gossip", "--without-mingle",
         "--without-heartbeat", "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
     ]  # fmt: skip
     with running_process(

@@ -1,0 +1,1 @@
+"""Chaos runs: the whole system in real processes, with faults, then an SQL audit."""

@@ -9,12 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from comments import moderation, notifications, spam_check
 from comments.akismet_client import AkismetKeyInvalid, AkismetUnavailable
 
 logger = logging.getLogger(__name__)
+DATABASE_RETRIES = 6  # about a minute of jittered backoff (0-2 s, 0-4 s, ... 0-30 s)
 
 
 def _backoff(retries: int) -> float:
@@ -27,6 +28,12 @@ def check_comment(self, comment_id: int) -> str:
     """Check one comment; harmless when redelivered or when a moderator acted first."""
     try:
         return spam_check.check(comment_id, retrying=self.request.retries > 0)
+    except (OperationalError, InterfaceError) as exc:
+        # The database is unreachable: back off and resume. Past the last retry the
+        # comment is still pending with its deadline, and the sweeper hands it out.
+        if self.request.retries >= DATABASE_RETRIES:
+            raise
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1)) from None
     except AkismetUnavailable as exc:
         if self.request.retries >= settings.COMMENTS_CHECK_RETRIES:
             logger.warning("Akismet unavailable for comment %s, holding it: %s", comment_id, exc)

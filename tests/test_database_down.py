@@ -67,11 +67,9 @@ def test_a_submit_that_loses_the_database_mid_transaction_is_a_503_and_writes_no
     assert checks_sent == [], "nothing enqueued for a rolled-back comment"
 
 
-def test_a_check_that_loses_the_database_leaves_the_comment_pending_for_the_sweeper(
-    standin, monkeypatch
-):
-    """Akismet answered, then recording the verdict failed: nothing is lost or half-applied;
-    the comment stays pending with its deadline, and the sweeper hands it out again."""
+def test_a_check_that_loses_the_database_backs_off_and_resumes(standin, monkeypatch):
+    """Akismet answered, then recording the verdict failed: the task retries (with
+    backoff; eager here) and the comment is published once, with one event."""
     comment = submit_comment()
     real_record_check = moderation.record_check
     failures: list[int] = []
@@ -83,6 +81,26 @@ def test_a_check_that_loses_the_database_leaves_the_comment_pending_for_the_swee
         return real_record_check(*args, **kwargs)
 
     monkeypatch.setattr(moderation, "record_check", database_down_once)
+    assert tasks.check_comment.apply(args=[comment.pk]).get() == "akismet_ham"
+    comment.refresh_from_db()
+    assert comment.status == Comment.Status.PUBLISHED
+    assert events_of(comment) == [("", "pending"), ("pending", "published")]
+
+
+def test_a_database_down_past_the_retries_leaves_the_comment_pending_for_the_sweeper(
+    standin, monkeypatch
+):
+    """Nothing is lost or half-applied; the sweeper hands the comment out again."""
+    comment = submit_comment()
+    real_record_check = moderation.record_check
+    down = [True]
+
+    def database_down(*args, **kwargs):
+        if down[0]:
+            raise OperationalError("could not connect to server: Connection refused")
+        return real_record_check(*args, **kwargs)
+
+    monkeypatch.setattr(moderation, "record_check", database_down)
     result = tasks.check_comment.apply(args=[comment.pk])
     assert result.failed()
     assert isinstance(result.result, OperationalError)
@@ -91,6 +109,7 @@ def test_a_check_that_loses_the_database_leaves_the_comment_pending_for_the_swee
     assert comment.next_check_at is not None
     assert events_of(comment) == [("", "pending")]
 
+    down[0] = False
     swept: list[int] = []
     monkeypatch.setattr(tasks.check_comment, "delay", swept.append)
     Comment.objects.filter(pk=comment.pk).update(

@@ -388,15 +388,18 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
 @contextlib.contextmanager
 def celery_broker(url: str) -> Iterator[None]:
     """Every delay() of this process goes to `url` for the block (no worker reads it)."""
-    saved = (celery_app.conf.broker_url, celery_app._pool, celery_app.amqp._producer_pool)
-    celery_app.conf.broker_url = url
+    conf = celery_app.conf
+    saved = (conf.broker_url, celery_app._pool, celery_app.amqp._producer_pool)
+    saved_rw = (conf.broker_write_url, conf.broker_read_url)
+    conf.broker_url = conf.broker_write_url = conf.broker_read_url = url
     celery_app._pool = celery_app.amqp._producer_pool = None  # rebuilt for the new URL
     try:
         yield
     finally:
         with contextlib.suppress(Exception):
             celery_app.pool.force_close_all()
-        celery_app.conf.broker_url = saved[0]
+        conf.broker_url = saved[0]
+        conf.broker_write_url, conf.broker_read_url = saved_rw
         celery_app._pool, celery_app.amqp._producer_pool = saved[1], saved[2]
 
 

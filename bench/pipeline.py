@@ -29,7 +29,6 @@ import contextlib
 import json
 import math
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -48,7 +47,14 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/pipeline.py` imports the project
 PYTHON = sys.executable
-STANDIN_KEY = "bench-standin-key"
+
+from bench.harness import (  # noqa: E402
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    STANDIN_KEY,
+)
+from bench.harness import bench_env as harness_env  # noqa: E402
+
 AKISMET_LATENCY = 0.15
 SUBMIT_RATE = 50.0
 BACKLOG = 2000
@@ -56,12 +62,6 @@ SMOKE_BACKLOG = 30
 SMOKE_SECONDS = 3.0
 ARTICLES = 20  # the spread backlog and the steady submits go round robin over these
 DRIVER_TIMEOUT = 600.0  # on top of the latency phase's duration
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/comments_bench"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
-# Inherited variables that would change what is measured; the benchmark sets its own.
-_DROPPED_PREFIXES = ("COMMENTS_", "AKISMET_", "CELERY_", "DATABASE_", "SECURE_", "WEB_")
-_DROPPED = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "REDIS_URL", "LOG_LEVEL", "BROKER_DIR",
-            "CACHE_DIR", "DJANGO_SETTINGS_MODULE", "CSRF_TRUSTED_ORIGINS"}  # fmt: skip
 
 
 def log(message: str) -> None:
@@ -95,30 +95,12 @@ def percentile(values: list[float], p: float) -> float | None:
 
 def bench_env(database_url: str, redis_url: str, standin_port: int) -> dict[str, str]:
     """The deployed configuration (production pool settings), abuse limits off."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in _DROPPED and not key.startswith(_DROPPED_PREFIXES)
-    }
-    env.update(
-        DEBUG="false",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(48),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        CELERY_QUEUE=f"bench-pipeline-{os.getpid()}",
-        AKISMET_API_KEY=STANDIN_KEY,
-        AKISMET_API_URL=f"http://127.0.0.1:{standin_port}",
-        AKISMET_BLOG_URL="http://localhost:8000",
-        AKISMET_IS_TEST="true",
-        LOG_LEVEL="WARNING",
-        COMMENTS_MIN_SUBMIT_SECONDS="0",
-        COMMENTS_THROTTLE_SUBMIT="0",
-        COMMENTS_THROTTLE_READ="0",
-        COMMENTS_FLOOD_SECONDS="0",
-        COMMENTS_DUPLICATE_WINDOW_SECONDS="0",
+    return harness_env(
+        database_url,
+        redis_url,
+        f"http://127.0.0.1:{standin_port}",
+        queue=f"bench-pipeline-{os.getpid()}",
     )
-    return env
 
 
 def _stop_group(leader: subprocess.Popen) -> None:

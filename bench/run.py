@@ -22,7 +22,6 @@ import importlib
 import json
 import os
 import platform
-import secrets
 import shutil
 import subprocess
 import sys
@@ -38,7 +37,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
 from bench.harness import (  # noqa: E402
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
     PYTHON,
+    STANDIN_KEY,
     BenchError,
     Server,
     ensure_database,
@@ -51,13 +53,11 @@ from bench.harness import (  # noqa: E402
     wrk_script,
     wrk_version,
 )
+from bench.harness import bench_env as harness_env  # noqa: E402
 from comments_project.server import web_command  # noqa: E402
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/comments_bench"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
 DEFAULT_SIZES = (100, 1_000, 100_000)
 FLOOR_APP = "bench.floor_app:application"
-STANDIN_KEY = "bench-standin-key"
 KINDS = ("read", "counts", "submit", "pipeline")
 RESULTS_DIR = BENCH_DIR / "results"
 DOCS = ROOT / "docs" / "performance.md"
@@ -68,13 +68,6 @@ SUBMIT_PATH = "/api/v1/articles/article-1/comments/"
 FORM_TOKEN_PATH = "/api/v1/articles/article-1/form-token/"  # noqa: S105 (a path)
 PATHS = {"read": READ_PATH, "counts": COUNTS_PATH, "submit": SUBMIT_PATH}
 
-# Inherited variables that would change what is measured; the benchmark sets its own.
-_DROPPED_PREFIXES = (
-    "COMMENTS_", "AKISMET_", "CELERY_", "DATABASE_", "SECURE_", "WEB_", "BENCH_FLOOR",
-)  # fmt: skip
-_DROPPED = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "REDIS_URL", "LOG_LEVEL", "BROKER_DIR",
-            "CACHE_DIR", "DJANGO_SETTINGS_MODULE", "CSRF_TRUSTED_ORIGINS"}  # fmt: skip
-
 
 def log(message: str) -> None:
     print(f"[bench] {message}", flush=True)
@@ -82,30 +75,7 @@ def log(message: str) -> None:
 
 def bench_env(database_url: str, redis_url: str, standin_url: str) -> dict[str, str]:
     """The environment of every process of the run: the app as deployed, limits off."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in _DROPPED and not key.startswith(_DROPPED_PREFIXES)
-    }
-    env.update(
-        DEBUG="false",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(48),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        AKISMET_API_KEY=STANDIN_KEY,
-        AKISMET_API_URL=standin_url,
-        AKISMET_BLOG_URL="http://localhost:8000",
-        AKISMET_IS_TEST="true",
-        CELERY_QUEUE=f"bench-{os.getpid()}",
-        LOG_LEVEL="WARNING",
-        COMMENTS_MIN_SUBMIT_SECONDS="0",
-        COMMENTS_THROTTLE_SUBMIT="0",
-        COMMENTS_THROTTLE_READ="0",
-        COMMENTS_FLOOD_SECONDS="0",
-        COMMENTS_DUPLICATE_WINDOW_SECONDS="0",
-    )
-    return env
+    return harness_env(database_url, redis_url, standin_url, queue=f"bench-{os.getpid()}")
 
 
 def _version(package: str) -> str:

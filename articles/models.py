@@ -39,7 +39,9 @@ class Article(models.Model):
     slug = models.SlugField(max_length=200, unique=True)
     title = models.CharField(max_length=300)
     url = models.URLField(
-        max_length=500, help_text="The article's public address on the publisher's site."
+        max_length=500,
+        db_index=True,
+        help_text="The article's public address on the publisher's site.",
     )
     published_at = models.DateTimeField(null=True, blank=True)
     comments_open = models.BooleanField(default=True)
@@ -67,3 +69,22 @@ class Article(models.Model):
                 if not field.primary_key and field.name != "published_comment_count"
             ]
         super().save(*args, **kwargs)
+
+
+class ArticleAlias(models.Model):
+    """Another address of an article (an old URL, an AMP page, a syndicated copy).
+
+    Stored canonicalised (articles.canonical_urls), so every spelling of one
+    address finds the same thread.
+    """
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="aliases")
+    url = models.URLField(max_length=500, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "article aliases"
+        ordering = ["url"]
+
+    def __str__(self) -> str:
+        return self.url

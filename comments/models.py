@@ -113,6 +113,17 @@ class Comment(models.Model):
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     idempotency_fingerprint = models.CharField(max_length=64, blank=True, default="")
 
+    # Where an imported comment came from ("wxr", "disqus", "json"; "" when it was
+    # submitted here) and its id there: importing the same file twice finds it again.
+    import_source = models.CharField(max_length=20, blank=True, default="")
+    import_id = models.CharField(max_length=255, blank=True, default="")
+
+    # Privacy. Set when the retention job truncated the IP address and cleared the
+    # user agent and referrer (comments/retention.py); set when the author's personal
+    # data was erased (comments/personal_data.py).
+    personal_data_trimmed_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
     edited_at = models.DateTimeField(null=True, blank=True)
@@ -135,11 +146,19 @@ class Comment(models.Model):
             ),
             # Never publish an unchecked comment: a published one carries either a
             # passing spam check or a moderator's approval.
+            # Imported comments were decided on the site they come from.
             models.CheckConstraint(
                 condition=~Q(status="published")
                 | Q(checked_at__isnull=False)
-                | Q(approved_by__isnull=False),
+                | Q(approved_by__isnull=False)
+                | ~Q(import_source=""),
                 name="comment_published_was_checked",
+            ),
+            # One comment per imported record, however often a file is imported.
+            models.UniqueConstraint(
+                fields=["import_source", "import_id"],
+                condition=~Q(import_source=""),
+                name="comment_import_unique",
             ),
             # One comment per Idempotency-Key and article, whatever the timing of retries.
             models.UniqueConstraint(
@@ -169,6 +188,12 @@ class Comment(models.Model):
             ),
             models.Index(fields=["status", "created_at"], name="comment_status_created"),
             models.Index(fields=["author_email", "status"], name="comment_author_email"),
+            # The retention job: comments whose IP address is still whole.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(personal_data_trimmed_at__isnull=True),
+                name="comment_untrimmed",
+            ),
             # The sweeper and the recheck job: comments whose check is due.
             models.Index(
                 fields=["next_check_at"],
@@ -333,6 +358,7 @@ class SideEffect(models.Model):
 
     class Kind(models.TextChoices):
         NOTIFY_HELD = "notify_held", "E-mail to moderators about a held comment"
+        NOTIFY_REPLY = "notify_reply", "E-mail to an author about a reply"
         SUBMIT_HAM = "submit_ham", "Akismet submit-ham"
         SUBMIT_SPAM = "submit_spam", "Akismet submit-spam"
 
@@ -380,3 +406,115 @@ class SideEffect(models.Model):
         SideEffect.objects.filter(
             pk=self.pk, claimed_at=self.claimed_at, done_at__isnull=True
         ).delete()
+
+
+class NotificationAddress(models.Model):
+    """An e-mail address that may receive reply notifications (double opt-in).
+
+    Nothing is mailed to an address until `confirmed_at` is set by its owner
+    following the signed link of the confirmation e-mail; `opted_out_at` (the
+    "unsubscribe from everything" link) stops every notification to it.
+    """
+
+    email = models.EmailField(max_length=254, unique=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        state = "confirmed" if self.confirmed_at else "unconfirmed"
+        return f"{self.email} ({state})"
+
+
+class ReplySubscription(models.Model):
+    """The author of `comment` asked to hear about published replies to it."""
+
+    comment = models.OneToOneField(
+        Comment, on_delete=models.CASCADE, related_name="reply_subscription"
+    )
+    address = models.ForeignKey(
+        NotificationAddress, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The per-thread unsubscribe link sets it.
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"replies to #{self.comment_id} for {self.address.email}"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL told about comment events, each request signed with `secret`."""
+
+    class Event(models.TextChoices):
+        SUBMITTED = "comment.submitted", "comment.submitted"
+        PUBLISHED = "comment.published", "comment.published"
+        HELD = "comment.held", "comment.held"
+        SPAM = "comment.spam", "comment.spam"
+        REJECTED = "comment.rejected", "comment.rejected"
+        REMOVED = "comment.removed", "comment.removed"
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(
+        max_length=200, help_text="Shared secret for the HMAC-SHA256 signature."
+    )
+    # A list of Event values; empty means every event.
+    events = models.JSONField(default=list, blank=True)
+    include_private = models.BooleanField(
+        default=False,
+        help_text="Send the author's e-mail, IP address and user agent (a private endpoint).",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or to be sent) to one endpoint: the delivery log."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RETRYING = "retrying", "Retrying"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.UUIDField()
+    event = models.CharField(max_length=40, choices=WebhookEndpoint.Event.choices)
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True, default="")
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event_id"], name="webhook_delivery_once_per_event"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "retrying"]),
+                name="webhook_delivery_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint} ({self.status})"

@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from articles.models import Article
-from comments import metrics, read_cache
+from comments import hooks, metrics, read_cache
 from comments.models import Comment, CommentEvent, HoldReason
 from comments.rendering import render_body
 
@@ -100,11 +100,13 @@ def submit(
     honeypot_tripped: bool = False,
     idempotency_key: str | None = None,
     before_create: Callable[[], None] | None = None,
+    notify_replies: bool = False,
 ) -> Comment:
     """Store a new comment as pending; it is checked before anyone else sees it.
 
     `before_create` runs the checks that may refuse a *new* comment (duplicates,
-    flooding); it raises to refuse.
+    flooding); it raises to refuse. `notify_replies`: the author asked to be
+    e-mailed about replies (double opt-in, comments.reply_notifications).
 
     With an `idempotency_key` (the client's Idempotency-Key), a request that repeats
     an earlier one is answered with the comment that one created, before
@@ -184,6 +186,7 @@ def submit(
             actor_name=AUTHOR.name,
             reason="submitted",
         )
+        hooks.comment_submitted(comment, notify_replies=notify_replies)
         _enqueue_check_on_commit(comment.pk)
         metrics.comment_submitted(comment)
     comment.replayed = False
@@ -461,6 +464,9 @@ def _apply(
                 reason=reason[:200],
                 details=details,
             )
+        for name, value in updates.items():
+            setattr(comment, name, value)
+        hooks.comment_transitioned(comment, source=current["status"], target=target, action=action)
         metrics.transition_applied(
             comment_id=comment.pk,
             article_id=comment.article_id,
@@ -471,8 +477,6 @@ def _apply(
             reason=reason,
             recorded=changed or record_always,
         )
-    for name, value in updates.items():
-        setattr(comment, name, value)
     return True
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
+from django.urls import get_script_prefix
 
 from articles.models import Article
 
@@ -54,11 +57,39 @@ def demo_article(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def privacy(request: HttpRequest) -> HttpResponse:
+    """What is stored, for how long, what Akismet receives, and the export/erase form."""
     return render(
         request,
         "comments/privacy.html",
         {
             "retention_days": settings.COMMENTS_DISCARD_RETENTION_DAYS,
+            "ip_days": settings.COMMENTS_IP_RETENTION_DAYS,
+            "spam_days": settings.COMMENTS_SPAM_RETENTION_DAYS,
             "edit_minutes": settings.COMMENTS_EDIT_WINDOW_SECONDS // 60,
+            "akismet_enabled": settings.AKISMET_ENABLED,
+            "erasure_keeps_text": getattr(settings, "COMMENTS_ERASURE_KEEPS_TEXT", False),
+            "erased_name": getattr(settings, "COMMENTS_ERASED_NAME", "Anonymous"),
+            "link_hours": getattr(settings, "COMMENTS_PERSONAL_DATA_LINK_SECONDS", 0) // 3600,
+            "contact": _privacy_contact(settings.COMMENTS_PRIVACY_CONTACT),
+            "requests_url": get_script_prefix() + "api/v1/personal-data/requests/",
+            "privacy_script": static("comments/privacy.js"),
         },
     )
+
+
+def _privacy_contact(value: str) -> dict[str, str] | None:
+    """COMMENTS_PRIVACY_CONTACT as a link: an e-mail address or an http(s) URL.
+
+    Anything else is shown as plain text (a postal address, a name).
+    """
+    value = value.strip()
+    if not value:
+        return None
+    if value.lower().startswith(("https://", "http://")):
+        return {"text": value, "href": value}
+    address = value.removeprefix("mailto:")
+    try:
+        validate_email(address)
+    except ValidationError:
+        return {"text": value, "href": ""}
+    return {"text": address, "href": f"mailto:{address}"}

@@ -284,3 +284,105 @@ def test_a_published_reply_under_a_hidden_comment_is_not_listed(api):
     assert response.status_code == 200
     assert "MARKER-" not in response.content.decode()
     assert response.json()["results"] == []
+
+
+# --- The /privacy/ page ---------------------------------------------------------------------
+
+
+def privacy_page(client) -> str:
+    response = client.get("/privacy/")
+    assert response.status_code == 200
+    return response
+
+
+def test_the_privacy_page_shows_the_configured_retention_periods(client, settings):
+    settings.COMMENTS_IP_RETENTION_DAYS = 41
+    settings.COMMENTS_DISCARD_RETENTION_DAYS = 17
+    settings.COMMENTS_SPAM_RETENTION_DAYS = 123
+    settings.COMMENTS_EDIT_WINDOW_SECONDS = 20 * 60
+
+    text = privacy_page(client).content.decode()
+
+    assert "After 41 days, the IP address of every comment is" in text
+    assert "deleted\n  17 days after that verdict" in text
+    assert "deleted 123\n  days after that decision" in text
+    assert "for 20\nminutes" in text
+    assert "first version" not in text
+
+
+def test_the_privacy_page_explains_akismet_and_the_browser_storage(client):
+    text = privacy_page(client).content.decode()
+
+    for needle in (
+        "Akismet",
+        "Automattic",
+        "weeks and ninety days",
+        "localStorage",
+        "edit token",
+        "Idempotency-Key",
+        "confirmation email",
+        "marked as private",
+        "never your email address, IP address or comment text",
+    ):
+        assert needle in text, needle
+
+
+@pytest.mark.parametrize(
+    ("contact", "expected"),
+    [
+        ("privacy@news.example.com", '<a href="mailto:privacy@news.example.com">'),
+        ("mailto:privacy@news.example.com", '<a href="mailto:privacy@news.example.com">'),
+        ("https://news.example.com/privacy", '<a href="https://news.example.com/privacy">'),
+        ("The Editor, 1 Main St <b>", "contact\nThe Editor, 1 Main St &lt;b&gt;."),
+    ],
+)
+def test_the_privacy_page_names_the_configured_contact(client, settings, contact, expected):
+    settings.COMMENTS_PRIVACY_CONTACT = contact
+
+    text = privacy_page(client).content.decode()
+
+    assert expected in text
+    assert "has not named a privacy contact" not in text
+
+
+def test_the_privacy_page_without_a_contact_says_where_to_turn(client, settings):
+    settings.COMMENTS_PRIVACY_CONTACT = ""
+
+    text = privacy_page(client).content.decode()
+
+    assert "This site has not named a privacy contact here" in text
+    assert "mailto:" not in text
+
+
+def test_the_privacy_page_has_the_export_and_erase_form(client):
+    text = privacy_page(client).content.decode()
+
+    assert 'id="personal-data-form" method="post" action="/api/v1/personal-data/requests/"' in text
+    assert 'type="email" id="personal-data-email" name="email" required' in text
+    assert 'name="action" value="export" checked' in text
+    assert 'name="action" value="erase"' in text
+    assert 'role="status"' in text
+
+
+def test_the_privacy_page_runs_no_inline_script_under_its_policy(client):
+    import re
+    from pathlib import Path
+
+    from django.contrib.staticfiles import finders
+
+    from comments_project.middleware import ContentSecurityPolicyMiddleware
+
+    response = privacy_page(client)
+    text = response.content.decode()
+
+    assert response["Content-Security-Policy"] == ContentSecurityPolicyMiddleware.POLICY
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", text, flags=re.S)
+    assert scripts == [(' src="/static/comments/privacy.js" defer', "")]
+    assert not re.search(r"\son[a-z]+\s*=", text), "an inline event handler"
+    assert "javascript:" not in text
+    script = finders.find("comments/privacy.js")
+    assert script is not None
+    source = Path(script).read_text(encoding="utf-8")
+    assert "/api/v1/personal-data/requests/" not in source  # the URL comes from the page
+    assert 'getAttribute("data-endpoint")' in source

@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from comments import moderation, spam_check, tasks
+from comments import moderation, retention, spam_check, tasks
 from comments.models import Comment, CommentEvent, HoldReason, ModerationRules
 from tests.factories import UserFactory, published_comment, submit_comment
 
@@ -56,9 +56,11 @@ def test_discard_is_spam_hidden_and_purged_after_retention(standin, settings):
     assert (comment.status, comment.discarded) == (Status.SPAM, True)
 
     settings.COMMENTS_DISCARD_RETENTION_DAYS = 15
-    assert moderation.purge_discarded() == 0
-    Comment.objects.filter(pk=comment.pk).update(created_at=timezone.now() - dt.timedelta(days=16))
-    assert moderation.purge_discarded() >= 1
+    assert retention.purge_discarded().deleted == 0
+    long_ago = timezone.now() - dt.timedelta(days=16)
+    Comment.objects.filter(pk=comment.pk).update(created_at=long_ago)
+    CommentEvent.objects.filter(comment=comment).update(created_at=long_ago)
+    assert retention.purge_discarded().deleted >= 1
     assert not Comment.objects.filter(pk=comment.pk).exists()
 
 

@@ -57,6 +57,8 @@ class ModerationCommentSerializer(serializers.ModelSerializer):
     )
     verdict = serializers.SerializerMethodField()
     history = EventSerializer(source="events", many=True, read_only=True)
+    # Empty once the author's data is erased, or when an imported comment had none.
+    author_email = serializers.CharField(read_only=True)
 
     class Meta:
         model = Comment
@@ -64,7 +66,8 @@ class ModerationCommentSerializer(serializers.ModelSerializer):
             "id", "article", "parent", "depth", "status", "held_reason", "held_reason_label",
             "decision_reason", "author_name", "author_email", "author_url", "body",
             "body_html", "ip_address", "user_agent", "referrer", "created_at", "published_at",
-            "edited_at", "approved_by", "verdict", "history",
+            "edited_at", "approved_by", "verdict", "history", "erased_at", "import_source",
+            "import_id",
         ]  # fmt: skip
 
     def get_held_reason_label(self, comment: Comment) -> str:

@@ -1,0 +1,47 @@
+"""`manage.py import_wxr FILE`: comments of a WordPress export (see comments/portability/wxr.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from comments.portability import wxr
+from comments.portability.command import ImportCommand
+from comments.portability.importer import Report, import_records
+
+
+class Command(ImportCommand):
+    help = "Import the comments of a WordPress export (WXR); importing it again adds nothing."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--with-pingbacks", action="store_true", help="Import pingbacks and trackbacks too."
+        )
+        parser.add_argument(
+            "--site-url",
+            default="",
+            help="The WordPress site's URL, when the export names none (part of each import id).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        def work() -> Report:
+            report = Report(wxr.SOURCE)
+            articles, comments = wxr.parse(
+                options["file"],
+                report,
+                with_pingbacks=options["with_pingbacks"],
+                site_url=options["site_url"],
+            )
+            return import_records(
+                wxr.SOURCE,
+                articles,
+                comments,
+                dry_run=options["dry_run"],
+                check=options["check"],
+                progress=self.progress_enabled(options),
+                report=report,
+            )
+
+        self.run_import(work)

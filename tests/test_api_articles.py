@@ -15,7 +15,15 @@ from tests.factories import ArticleFactory, UserFactory, published_comment, subm
 
 pytestmark = pytest.mark.django_db
 
-ARTICLE_FIELDS = {"slug", "title", "url", "published_at", "comments_open", "comment_count"}
+ARTICLE_FIELDS = {
+    "slug",
+    "title",
+    "url",
+    "published_at",
+    "comments_open",
+    "comment_count",
+    "aliases",
+}
 LIST_URL = "/api/v1/articles/"
 COUNTS_URL = "/api/v1/articles/counts/"
 
@@ -199,7 +207,7 @@ def test_a_user_with_the_add_permission_creates_an_article(api):
     response = api.post(LIST_URL, new_article_payload(comment_count=99), format="json")
 
     assert response.status_code == 201, response.json()
-    assert response.json() == {**new_article_payload(), "comment_count": 0}
+    assert response.json() == {**new_article_payload(), "comment_count": 0, "aliases": []}
     article = Article.objects.get(slug="city-council-votes")
     assert article.title == "City council votes on the new bridge"
     assert article.url == "https://news.example.com/city-council-votes/"

@@ -1,12 +1,24 @@
-"""E-mail to moderators when a comment waits for them."""
+"""E-mail: the moderators' mail about held comments, and what every mail shares.
+
+Every mail is plain text with an HTML alternative, both rendered from templates in
+comments/templates/comments/email/ (the HTML one autoescaped; a comment's text
+appears there only as its sanitised `body_html`). Nothing a commenter typed reaches
+a header as it was typed: a subject is built from `header_text`, which turns CR,
+LF and every other control character into spaces, so a name or title such as
+"Eve\\r\\nBcc: victim@example.com" can neither add a header nor break the subject
+line. (Django refuses newlines in headers too, by raising; this is the first line
+of defence, not the only one.)
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from comments.models import Comment, CommentEvent, HoldReason, SideEffect
@@ -16,6 +28,57 @@ logger = logging.getLogger(__name__)
 MODERATE_PERMISSION = "comments.can_moderate"
 # Held only until the recheck runs; an e-mail for each would be noise.
 QUIET_HOLD_REASONS = {HoldReason.CHECK_UNAVAILABLE}
+SUBJECT_MAX_LENGTH = 200
+
+# C0 and C1 controls (CR, LF, NUL, ESC, NEL...) and the Unicode line and paragraph
+# separators: each becomes a space.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Bidirectional overrides and isolates, which can make a subject read backwards.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# In a text body: every control character except line feed and tab.
+_BODY_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def header_text(value: str, *, max_length: int = SUBJECT_MAX_LENGTH) -> str:
+    """`value` as one line fit for a mail header: no control characters, spaces collapsed."""
+    text = " ".join(_BIDI.sub("", _CONTROL.sub(" ", value)).split())
+    if len(text) > max_length:
+        text = text[: max_length - 1].rstrip() + "…"
+    return text
+
+
+def inline_text(value: str) -> str:
+    """A name or title for a mail body: one line, nothing hidden in control characters."""
+    return header_text(value, max_length=10_000)
+
+
+def body_text(value: str) -> str:
+    """A comment's text for a plain-text body: its lines kept, control characters dropped."""
+    return _BODY_CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def site_url(path: str) -> str:
+    """An absolute link to this server, for e-mails (COMMENTS_SITE_URL)."""
+    return settings.COMMENTS_SITE_URL.rstrip("/") + path
+
+
+def render_email(template: str, context: dict[str, object]) -> tuple[str, str]:
+    """The plain-text and the HTML body of comments/email/<template>.{txt,html}."""
+    text = render_to_string(f"comments/email/{template}.txt", context)
+    html = render_to_string(f"comments/email/{template}.html", context)
+    return text, html
+
+
+def comment_context(comment: Comment) -> dict[str, object]:
+    """What a template may show of a comment and its article, made safe for e-mail."""
+    article = comment.article
+    return {
+        "comment": comment,
+        "author_name": inline_text(comment.author_name),
+        "text": body_text(comment.body),
+        "article_title": inline_text(article.title),
+        "article_url": article.url,
+    }
 
 
 def moderator_addresses() -> list[str]:
@@ -29,29 +92,18 @@ def should_notify(comment: Comment) -> bool:
     return comment.status == Comment.Status.HELD and comment.held_reason not in QUIET_HOLD_REASONS
 
 
-def held_comment_message(comment: Comment) -> tuple[str, str]:
-    """Subject and plain-text body. Plain text only: nothing in it is ever rendered as HTML."""
-    article = comment.article
-    console = settings.COMMENTS_SITE_URL.rstrip("/") + reverse(
-        "admin:comments_comment_change", args=[comment.pk]
-    )
-    subject = f"Comment held for review on “{article.title}”"
-    body = "\n".join(
-        [
-            f"A comment on “{article.title}” is waiting for a moderator.",
-            "",
-            f"Reason:  {comment.get_held_reason_display()}",
-            f"Author:  {comment.author_name}",
-            f"E-mail:  {comment.author_email}",
-            f"Website: {comment.author_url or '-'}",
-            f"Article: {article.url}",
-            "",
-            comment.body,
-            "",
-            f"Review it: {console}",
-        ]
-    )
-    return subject.replace("\n", " ")[:200], body
+def held_comment_message(comment: Comment) -> tuple[str, str, str]:
+    """Subject, plain-text body and HTML body of the moderators' mail."""
+    context = {
+        **comment_context(comment),
+        "reason": comment.get_held_reason_display(),
+        "author_email": comment.author_email,
+        "author_url": inline_text(comment.author_url),
+        "console_url": site_url(reverse("admin:comments_comment_change", args=[comment.pk])),
+    }
+    subject = header_text(f"Comment held for review on “{context['article_title']}”")
+    text, html = render_email("held", context)
+    return subject, text, html
 
 
 def notify_held(comment_id: int) -> int:
@@ -83,9 +135,9 @@ def notify_held(comment_id: int) -> int:
     if not claim.owned:
         logger.info("moderators were already told about comment %s; not again", comment.pk)
         return 0
-    subject, body = held_comment_message(comment)
+    subject, text, html = held_comment_message(comment)
     try:
-        send_mail(subject, body, None, recipients)
+        send_mail(subject, text, None, recipients, html_message=html)
     except BaseException:
         claim.release()
         raise

@@ -50,7 +50,17 @@ def test_a_held_comment_mails_the_moderators_everything_they_need(moderator, set
         f"https://comments.example.com/admin/comments/comment/{comment.pk}/change/",
     ):
         assert expected in message.body
-    assert message.alternatives == [], "plain text only"
+    ((html, mimetype),) = message.alternatives
+    assert mimetype == "text/html"
+    for expected in (
+        "Ada",
+        "ada@example.com",
+        "https://news.example.com/zte/",
+        "Contains a moderation word",
+        "<p>Is this deal good for roaming prices?</p>",
+        f'href="https://comments.example.com/admin/comments/comment/{comment.pk}/change/"',
+    ):
+        assert expected in html
 
 
 def test_configured_addresses_replace_the_moderator_accounts(moderator, settings):

@@ -68,6 +68,11 @@ def json_bytes(data: object) -> bytes:
     return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
+# The "slug" of site-wide pages (the latest comments of every article): no article
+# slug contains a colon. Every invalidation of an article replaces its generation too.
+SITE = ":site"
+
+
 def _gen_key(slug: str) -> str:
     return f"gen:{slug}"
 
@@ -149,10 +154,12 @@ def response(meta: dict, entry: CachedBody) -> HttpResponse:
 
 
 def invalidate_slugs(slugs: Iterable[str]) -> None:
-    """Make every cached page and count of these articles stale, now."""
+    """Make every cached page and count of these articles stale, now (and the
+    site-wide pages, which show comments of any article)."""
     tokens = {_gen_key(slug): _new_token() for slug in slugs}
     if not tokens:
         return
+    tokens[_gen_key(SITE)] = _new_token()
     try:
         store().set_many(tokens, ttl=None)
     except CacheUnavailable:

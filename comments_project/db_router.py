@@ -38,6 +38,9 @@ PUBLIC_READ_PATHS: tuple[re.Pattern[str], ...] = tuple(
         rf"^/api/v1/articles/{_SLUG}/$",  # also .../counts/
         rf"^/api/v1/articles/{_SLUG}/comments/$",
         rf"^/api/v1/articles/{_SLUG}/form-token/$",
+        r"^/api/v1/comments/latest/$",
+        r"^/feeds/latest\.atom$",
+        rf"^/feeds/articles/{_SLUG}\.atom$",
         r"^/demo/$",
         rf"^/demo/{_SLUG}/$",
     )

@@ -25,6 +25,9 @@ BUDGET = {
     "comment detail": 1,
     "own comment with token": 1,
     "form token": 1,
+    "article feed": 2,  # article, its latest comments
+    "latest feed": 1,  # latest comments with their articles
+    "latest comments": 1,
     "submit": 5,  # article, parent check or duplicate check, comment, event, savepoint
 }
 
@@ -52,6 +55,9 @@ def requests_for(article: Article, api) -> dict[str, tuple[str, str, dict]]:
             {"HTTP_X_COMMENT_TOKEN": token},
         ),
         "form token": ("get", f"/api/v1/articles/{article.slug}/form-token/", {}),
+        "article feed": ("get", f"/feeds/articles/{article.slug}.atom", {}),
+        "latest feed": ("get", "/feeds/latest.atom", {}),
+        "latest comments": ("get", "/api/v1/comments/latest/?limit=50", {}),
         "submit": ("post", f"/api/v1/articles/{article.slug}/comments/", {}),
     }
 

@@ -140,6 +140,9 @@ PUBLIC = [
     ("get", "/api/v1/articles/some-article/comments/?limit=5&order=newest", {}),
     ("head", "/api/v1/articles/some-article/comments/", {}),
     ("get", "/api/v1/articles/some-article/form-token/", {}),
+    ("get", "/api/v1/comments/latest/?limit=5", {}),
+    ("get", "/feeds/latest.atom", {}),
+    ("head", "/feeds/articles/some-article.atom", {}),
     ("get", "/demo/", {}),
     ("get", "/demo/some-article/?theme=dark", {}),
     # A CSRF cookie alone is no sign of a signed-in user.
@@ -160,6 +163,8 @@ PRIVATE = [
     ("get", "/api/v1/articles/", {"HTTP_AUTHORIZATION": "Token abc"}),
     ("get", "/demo/", {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}=abc"}),
     ("get", "/api/v1/articles/some-article/comments/extra/", {}),
+    ("post", "/feeds/latest.atom", {}),
+    ("get", "/feeds/articles/some-article.atom", {"HTTP_AUTHORIZATION": "Token abc"}),
     ("get", "/api/v1/schema/", {}),
     ("get", "/healthz", {}),
     ("get", "/readyz", {}),
@@ -215,6 +220,9 @@ def test_the_public_comment_list_reads_the_replica_when_not_cached(api, settings
     for path in (
         f"/api/v1/articles/{article.slug}/comments/",
         f"/api/v1/articles/counts/?slug={article.slug}",
+        f"/feeds/articles/{article.slug}.atom",
+        "/feeds/latest.atom",
+        "/api/v1/comments/latest/",
     ):
         with queries_by_alias() as captured:
             response = api.get(path)
@@ -230,6 +238,9 @@ def test_what_is_cached_is_computed_on_the_primary(api):
     for path in (
         f"/api/v1/articles/{article.slug}/comments/",
         f"/api/v1/articles/counts/?slug={article.slug}",
+        f"/feeds/articles/{article.slug}.atom",
+        "/feeds/latest.atom",
+        "/api/v1/comments/latest/",
     ):
         with queries_by_alias() as captured:
             response = api.get(path)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -19,11 +21,12 @@ from django.http import (
 )
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
+from comments import webhooks
 from comments.console_decisions import DECISIONS, bulk_action, buttons_for, decide_all
 from comments.console_filters import (
     DecisionReasonFilter,
@@ -35,13 +38,16 @@ from comments.console_filters import (
 from comments.console_labels import age_text, reason_label, reason_text, with_last_event
 from comments.console_pages import author_link, author_page, comment_page_context, stats_page
 from comments.console_rules import ModerationRulesAdmin
-from comments.models import Comment, ModerationRules
+from comments.models import Comment, ModerationRules, WebhookDelivery, WebhookEndpoint
+from comments.personal_data_views import PersonalDataAdminMixin
 
 Status = Comment.Status
 
 
 @admin.register(Comment)
-class CommentAdmin(admin.ModelAdmin):
+class CommentAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
+    # PersonalDataAdminMixin (comments/personal_data_views.py): the "Personal data" page
+    # and the actions exporting or erasing the data of the selected comments' authors.
     list_display = ("excerpt", "author_name", "article_title", "state", "reason", "verdict", "age")
     list_display_links = ("excerpt",)
     list_filter = (
@@ -318,3 +324,190 @@ class CommentAdmin(admin.ModelAdmin):
 
 
 admin.site.register(ModerationRules, ModerationRulesAdmin)
+
+
+# --- Webhooks (comments/webhooks.py): endpoints and the delivery log -----------------
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        help_text="http:// or https://; redirects are not followed.",
+    )
+    events = forms.MultipleChoiceField(
+        choices=WebhookEndpoint.Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked: every event.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("name", "url", "secret", "events", "include_private", "active")
+        widgets = {"secret": forms.TextInput(attrs={"size": 60, "autocomplete": "off"})}
+        help_texts = {
+            "secret": "Shared secret for the HMAC-SHA256 signature (Webhook-Signature). "
+            "A random one is proposed for a new endpoint; copy it to the receiver.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and not self.is_bound:
+            self.initial.setdefault("secret", secrets.token_urlsafe(32))
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if not url.lower().startswith(("http://", "https://")):
+            raise forms.ValidationError("Use an http:// or https:// URL.")
+        return url
+
+    def clean_events(self) -> list[str]:
+        chosen = set(self.cleaned_data["events"])
+        return [value for value in WebhookEndpoint.Event.values if value in chosen]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ("name", "url", "active", "include_private", "subscribed", "deliveries_link")
+    list_filter = ("active", "include_private")
+    search_fields = ("name", "url")
+    readonly_fields = ("created_at", "recent_deliveries")
+    actions = ("send_test_event",)
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: WebhookEndpoint | None = None
+    ) -> bool:
+        # Deactivate first: a submit that read the endpoint list just before a delete
+        # would otherwise record a delivery for an endpoint that no longer exists.
+        if obj is not None and obj.active:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # would delete active endpoints too
+        return actions
+
+    def get_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> tuple:
+        fields = ("name", "url", "secret", "events", "include_private", "active")
+        return fields + (("created_at", "recent_deliveries") if obj is not None else ())
+
+    @admin.display(description="events")
+    def subscribed(self, endpoint: WebhookEndpoint) -> str:
+        return ", ".join(endpoint.events) if endpoint.events else "all"
+
+    @admin.display(description="deliveries")
+    def deliveries_link(self, endpoint: WebhookEndpoint) -> str:
+        url = reverse("admin:comments_webhookdelivery_changelist")
+        return format_html('<a href="{}?endpoint__id__exact={}">log</a>', url, endpoint.pk)
+
+    @admin.display(description="recent deliveries")
+    def recent_deliveries(self, endpoint: WebhookEndpoint) -> str:
+        recent = list(endpoint.deliveries.order_by("-created_at", "-id")[:10])
+        if not recent:
+            return "None yet."
+        rows = _delivery_rows(recent)
+        return format_html(
+            "<table><tr><th>created</th><th>event</th><th>status</th><th>code</th>"
+            "<th>attempts</th></tr>{}</table>{}",
+            rows,
+            self.deliveries_link(endpoint),
+        )
+
+    @admin.action(description="Send a signed test event (ping) now", permissions=["change"])
+    def send_test_event(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            attempt = webhooks.send_test_event(endpoint)
+            if attempt.ok:
+                self.message_user(
+                    request, f"{endpoint}: answered {attempt.code}.", level=messages.SUCCESS
+                )
+            else:
+                self.message_user(
+                    request, f"{endpoint}: {attempt.error or attempt.code}.", level=messages.ERROR
+                )
+
+
+def _delivery_rows(deliveries: list[WebhookDelivery]) -> str:
+    return format_html_join(
+        "",
+        '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                reverse("admin:comments_webhookdelivery_change", args=[delivery.pk]),
+                timezone.localtime(delivery.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                delivery.event,
+                delivery.status,
+                delivery.response_code or "—",
+                delivery.attempts,
+            )
+            for delivery in deliveries
+        ),
+    )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: read-only; "Redeliver" sends a delivery again."""
+
+    list_display = (
+        "created_at",
+        "endpoint",
+        "event",
+        "status",
+        "response_code",
+        "attempts",
+        "next_attempt_at",
+    )
+    list_filter = ("status", ("endpoint", admin.RelatedOnlyFieldListFilter), "event")
+    list_select_related = ("endpoint",)
+    search_fields = ("=event_id", "=comment__id")
+    date_hierarchy = "created_at"
+    actions = ("redeliver",)
+    fields = (
+        ("endpoint", "event", "event_id"),
+        "comment_link",
+        ("status", "attempts", "response_code"),
+        ("created_at", "next_attempt_at", "delivered_at"),
+        "last_error",
+        "response_excerpt",
+        "payload_json",
+    )
+    readonly_fields = tuple(flatten_fieldsets(((None, {"fields": fields}),)))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # deliveries come from comment events only
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: WebhookDelivery | None = None
+    ) -> bool:
+        return False  # a log; "Redeliver" is its own permission below
+
+    def has_redeliver_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("comments.change_webhookdelivery")
+
+    @admin.display(description="comment")
+    def comment_link(self, delivery: WebhookDelivery) -> str:
+        if delivery.comment_id is None:
+            return "—"
+        url = reverse("admin:comments_comment_change", args=[delivery.comment_id])
+        return format_html('<a href="{}">comment #{}</a>', url, delivery.comment_id)
+
+    @admin.display(description="payload")
+    def payload_json(self, delivery: WebhookDelivery) -> str:
+        text = json.dumps(delivery.payload, indent=2, ensure_ascii=False)
+        return format_html('<pre class="webhook-payload">{}</pre>', text)
+
+    @admin.action(description="Redeliver the selected deliveries", permissions=["redeliver"])
+    def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        deliveries = list(queryset)
+        for delivery in deliveries:
+            self.log_change(
+                request,
+                delivery,
+                f"Redelivered (was {delivery.status} after {delivery.attempts} attempts).",
+            )
+        webhooks.redeliver(deliveries)
+        self.message_user(request, f"{len(deliveries)} deliveries queued again.")

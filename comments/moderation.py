@@ -363,7 +363,12 @@ def record_check(comment: Comment, outcome: CheckOutcome, *, recheck: bool = Fal
 def record_check_attempt(comment: Comment, fields: dict[str, object], *, recheck: bool) -> bool:
     """Store bookkeeping of a check that decided nothing (a failure), status unchanged."""
     status = Status.HELD if recheck else Status.PENDING
-    updated = Comment.objects.filter(pk=comment.pk, status=status).update(**fields)
+    rows = Comment.objects.filter(pk=comment.pk, status=status)
+    if "akismet_payload" in fields:
+        # A check that read the comment before its author's data was erased must
+        # not write that data back with the payload it is about to send.
+        rows = rows.filter(erased_at__isnull=True)
+    updated = rows.update(**fields)
     for name, value in fields.items():
         setattr(comment, name, value)
     return bool(updated)
@@ -432,7 +437,7 @@ def _apply(
         current = (
             Comment.objects.select_for_update()
             .filter(pk=comment.pk)
-            .values("status", "held_reason")
+            .values("status", "held_reason", "article_id")
             .first()
         )
         allowed = current is not None and current["status"] in sources
@@ -448,6 +453,9 @@ def _apply(
             if strict:
                 raise ModerationError(action, "changed concurrently")
             return False
+        # The article as read under the row lock: a merge may have moved the
+        # comment since the caller loaded it (articles/merging.py).
+        comment.article_id = current["article_id"]
         _update_published_count(comment, current["status"], target)
         if _publicly_visible(current["status"], target, action):
             read_cache.invalidate_article_on_commit(comment.article_id)
@@ -535,10 +543,47 @@ def _enqueue_on_commit(task_name: str, *args: object) -> None:
     transaction.on_commit(send)
 
 
-def purge_discarded() -> int:
-    """Delete blatant spam (Akismet's discard tip) older than the retention period."""
-    cutoff = timezone.now() - dt.timedelta(days=settings.COMMENTS_DISCARD_RETENTION_DAYS)
-    deleted, _ = Comment.objects.filter(
-        status=Status.SPAM, discarded=True, created_at__lt=cutoff
-    ).delete()
-    return deleted
+def record_erasure(comment_ids: list[int], *, actor: Actor, keep_text: bool) -> int:
+    """Write the audit row of a personal data erasure on each comment (comments.personal_data).
+
+    The status does not change (from and to are the current one); the row says who
+    erased and whether the text was kept, never whose data it was.
+    """
+    statuses = Comment.objects.filter(pk__in=comment_ids).values_list("pk", "status")
+    events = CommentEvent.objects.bulk_create(
+        CommentEvent(
+            comment_id=comment_id,
+            from_status=current,
+            to_status=current,
+            actor_user=actor.user,
+            actor_name=actor.name,
+            reason="personal data erased",
+            details={"text_kept": keep_text},
+        )
+        for comment_id, current in statuses
+    )
+    return len(events)
+
+
+def record_article_move(
+    comment_ids: list[int], source_slug: str, actor: Actor, *, target_slug: str = ""
+) -> int:
+    """Write the audit row of a move to another article (articles.merging) on each comment.
+
+    The status does not change (from and to are the current one); call it inside the
+    transaction that moves the comments.
+    """
+    statuses = Comment.objects.filter(pk__in=comment_ids).values_list("pk", "status")
+    events = CommentEvent.objects.bulk_create(
+        CommentEvent(
+            comment_id=comment_id,
+            from_status=current,
+            to_status=current,
+            actor_user=actor.user,
+            actor_name=actor.name,
+            reason=f"moved from article {source_slug}"[:200],
+            details={"moved_from": source_slug, "moved_to": target_slug},
+        )
+        for comment_id, current in statuses
+    )
+    return len(events)

@@ -111,6 +111,12 @@ class CommentSubmitSerializer(serializers.Serializer):
         max_length=500,
         help_text="The honeypot: the widget hides it from people; leave it empty.",
     )
+    notify_replies = serializers.BooleanField(
+        default=False,
+        help_text="E-mail the author about published replies, once they have confirmed "
+        "their address (double opt-in; the confirmation is sent when the comment is "
+        "published).",
+    )
 
     def validate_author_email(self, value: str) -> str:
         # Stored lower-case so "same author" rules and look-ups match reliably.

@@ -11,7 +11,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from comments import moderation, notifications, spam_check
+from comments import notifications, retention, spam_check
 from comments.akismet_client import AkismetKeyInvalid, AkismetUnavailable
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ def recheck_unavailable() -> dict[str, int]:
 
 @shared_task
 def purge_discarded() -> int:
-    return moderation.purge_discarded()
+    """Kept for messages queued before an upgrade; beat now runs apply_retention."""
+    return retention.purge_discarded().deleted
 
 
 @shared_task(bind=True, max_retries=3)
@@ -133,5 +134,93 @@ def notify_moderators(self, comment_id: int) -> int:
     except Exception as exc:
         if self.request.retries >= self.max_retries:
             logger.exception("could not e-mail moderators about comment %s", comment_id)
+            return 0
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 2)) from None
+
+
+@shared_task(soft_time_limit=240, time_limit=270)
+def apply_retention() -> dict[str, int]:
+    """Trim old request details and delete old spam (comments/retention.py), hourly.
+
+    Batched and idempotent: a run stopped by its time budget, or killed, leaves
+    nothing half-done, and the next run carries on.
+    """
+    return retention.apply_retention(time_budget=200)
+
+
+@shared_task(bind=True, max_retries=3)
+def send_personal_data_link(self, email: str, action: str) -> int:
+    """E-mail an author the signed export or erasure link they asked for, once per request.
+
+    Sends nothing when the address has no comments (the request was answered 202
+    all the same, so nobody learns which addresses have comments).
+    """
+    from comments import personal_data
+
+    try:
+        return personal_data.send_link(email, action, delivery=self.request.id)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            logger.exception("could not e-mail a personal data link")
+            return 0
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 2)) from None
+
+
+# --- Webhooks (comments/webhooks.py) -------------------------------------------------
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def deliver_webhook(delivery_id: int) -> str:
+    """Make the due attempt of one webhook delivery; a duplicate message sends nothing.
+
+    The row is claimed with a lease first, so a redelivered or concurrent message
+    finds it not due. A failure (the database, a crash) leaves the row due once the
+    lease expires, for the sweeper.
+    """
+    from comments import webhooks
+
+    return webhooks.deliver(delivery_id)
+
+
+@shared_task
+def deliver_due_webhooks() -> int:
+    """Beat: enqueue deliveries that are due (lost messages, retries, expired leases)."""
+    from comments import webhooks
+
+    ids = webhooks.due_deliveries()
+    webhooks.enqueue(ids)
+    if ids:
+        logger.info("webhook sweeper enqueued %d due deliveries", len(ids))
+    return len(ids)
+
+
+# --- Reply notifications (comments/reply_notifications.py) -----------------------------
+
+
+@shared_task(bind=True, max_retries=3)
+def send_notify_confirmation(self, subscription_id: int) -> int:
+    """The double opt-in e-mail for a subscription whose comment was published; at
+    most one per address within the cooldown, however often it is delivered."""
+    from comments import reply_notifications
+
+    try:
+        return reply_notifications.send_confirmation(subscription_id)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            logger.exception("could not send the confirmation of subscription %s", subscription_id)
+            return 0
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 2)) from None
+
+
+@shared_task(bind=True, max_retries=3)
+def notify_reply(self, reply_id: int) -> int:
+    """E-mail the parent's author about a published reply, at most once per reply."""
+    from comments import reply_notifications
+
+    try:
+        return reply_notifications.notify_reply(reply_id)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            logger.exception("could not e-mail about reply %s", reply_id)
             return 0
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 2)) from None

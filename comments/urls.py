@@ -1,6 +1,6 @@
 from django.urls import path
 
-from comments import moderation_api, views
+from comments import latest, moderation_api, personal_data_views, views
 
 urlpatterns = [
     path(
@@ -14,6 +14,7 @@ urlpatterns = [
         name="article-form-token",
     ),
     path("comments/<int:pk>/", views.CommentDetailView.as_view(), name="comment-detail"),
+    path("comments/latest/", latest.LatestCommentsView.as_view(), name="comments-latest"),
     path(
         "moderation/comments/",
         moderation_api.ModerationListView.as_view(),
@@ -39,5 +40,20 @@ urlpatterns = [
     ),
     path(
         "moderation/stats/", moderation_api.ModerationStatsView.as_view(), name="moderation-stats"
+    ),
+    path(
+        "moderation/personal-data/export/",
+        personal_data_views.ModerationPersonalDataExportView.as_view(),
+        name="moderation-personal-data-export",
+    ),
+    path(
+        "moderation/personal-data/erase/",
+        personal_data_views.ModerationPersonalDataEraseView.as_view(),
+        name="moderation-personal-data-erase",
+    ),
+    path(
+        "personal-data/requests/",
+        personal_data_views.PersonalDataRequestView.as_view(),
+        name="personal-data-requests",
     ),
 ]

@@ -185,6 +185,7 @@ class ArticleCommentsView(APIView):
                 honeypot_tripped=bool(data.get("website", "").strip()),
                 idempotency_key=idempotency_key,
                 before_create=refuse_abuse,
+                notify_replies=data["notify_replies"],
             )
         except moderation.InvalidParent as exc:
             raise ValidationError({"parent": [str(exc)]}) from None

@@ -82,7 +82,7 @@ class ContentSecurityPolicyMiddleware:
             "object-src 'none'",
         ]
     )
-    PATH_PREFIXES = ("/demo/", "/privacy/")
+    PATH_PREFIXES = ("/demo/", "/privacy/", "/notifications/")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -381,9 +381,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "comments.tasks.recheck_unavailable",
         "schedule": env_float("COMMENTS_RECHECK_POLL_SECONDS", 60.0),
     },
-    "purge-discarded-spam": {
-        "task": "comments.tasks.purge_discarded",
+    # Trims old IP addresses and deletes old spam (comments/retention.py).
+    "apply-retention": {
+        "task": "comments.tasks.apply_retention",
         "schedule": 3600.0,
+    },
+    # Webhook deliveries that are due (lost messages, retries, expired leases).
+    "deliver-due-webhooks": {
+        "task": "comments.tasks.deliver_due_webhooks",
+        "schedule": env_float("COMMENTS_WEBHOOK_SWEEP_SECONDS", 30.0),
     },
 }
 
@@ -423,6 +429,16 @@ COMMENTS_RECHECK_MAX_SECONDS = env_int("COMMENTS_RECHECK_MAX_SECONDS", 6 * 3600)
 COMMENTS_RECHECK_BATCH = env_int("COMMENTS_RECHECK_BATCH", 50)
 # How long blatant spam (Akismet's "discard") is kept before it is deleted.
 COMMENTS_DISCARD_RETENTION_DAYS = env_int("COMMENTS_DISCARD_RETENTION_DAYS", 15)
+# Days after which a comment's IP address is truncated (/24, /48) and its user
+# agent and referrer are cleared, also in the copy sent to Akismet.
+COMMENTS_IP_RETENTION_DAYS = env_int("COMMENTS_IP_RETENTION_DAYS", 30)
+# Days other spam and rejected comments are kept after that decision.
+COMMENTS_SPAM_RETENTION_DAYS = env_int("COMMENTS_SPAM_RETENTION_DAYS", 90)
+for _name in ("COMMENTS_IP_RETENTION_DAYS", "COMMENTS_SPAM_RETENTION_DAYS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1 (days).")
+# Who readers contact about their data (an e-mail address or a URL), on /privacy/.
+COMMENTS_PRIVACY_CONTACT = env_str("COMMENTS_PRIVACY_CONTACT").strip()
 # Akismet is asked and its verdict recorded, but every comment waits for a human.
 COMMENTS_SHADOW_MODE = env_bool("COMMENTS_SHADOW_MODE", False)
 # Abuse limits on the public API; 0 (or an empty rate) turns a check off.
@@ -435,6 +451,8 @@ COMMENTS_READ_CACHE = env_bool("COMMENTS_READ_CACHE", True)
 COMMENTS_READ_CACHE_SECONDS = env_int("COMMENTS_READ_CACHE_SECONDS", 3600)
 # Cache-Control max-age for browsers and CDNs; 0 makes them revalidate (304) each time.
 COMMENTS_READ_MAX_AGE = env_int("COMMENTS_READ_MAX_AGE", 0)
+# Entries in the Atom feeds of comments (per article and site-wide), newest first.
+COMMENTS_FEED_ITEMS = env_int("COMMENTS_FEED_ITEMS", 50)
 COMMENTS_MIN_SUBMIT_SECONDS = env_int("COMMENTS_MIN_SUBMIT_SECONDS", 3)
 COMMENTS_FORM_TOKEN_MAX_AGE = env_int("COMMENTS_FORM_TOKEN_MAX_AGE", 24 * 3600)
 COMMENTS_DUPLICATE_WINDOW_SECONDS = env_int("COMMENTS_DUPLICATE_WINDOW_SECONDS", 24 * 3600)
@@ -443,6 +461,17 @@ COMMENTS_PREMODERATION = env_str("COMMENTS_PREMODERATION", "none")
 if COMMENTS_PREMODERATION not in {"none", "new_authors", "all"}:
     raise ImproperlyConfigured(
         f"COMMENTS_PREMODERATION={COMMENTS_PREMODERATION!r}; use none, new_authors or all."
+    )
+
+# --- Webhooks (comments/webhooks.py)
+# Seconds for each part (connect, send, each read) of one webhook POST.
+COMMENTS_WEBHOOK_TIMEOUT = env_float("COMMENTS_WEBHOOK_TIMEOUT", 5.0)
+# Attempts of one delivery (backoff 10 s, 30 s, 2 min, 10 min, 30 min, 2 h, 6 h ...)
+# before it is marked failed.
+COMMENTS_WEBHOOK_MAX_ATTEMPTS = env_int("COMMENTS_WEBHOOK_MAX_ATTEMPTS", 8)
+if COMMENTS_WEBHOOK_TIMEOUT <= 0 or COMMENTS_WEBHOOK_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        "COMMENTS_WEBHOOK_TIMEOUT must be positive and COMMENTS_WEBHOOK_MAX_ATTEMPTS at least 1."
     )
 
 # --- E-mail ----------------------------------------------------------------------
@@ -459,6 +488,25 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "comments@localhost")
 COMMENTS_MODERATOR_EMAILS = env_list("COMMENTS_MODERATOR_EMAILS")
 # This server's public base URL, for links in e-mails.
 COMMENTS_SITE_URL = env_str("COMMENTS_SITE_URL", "http://localhost:8000")
+
+# --- Reply notifications ------------------------------------------------------------
+
+# How long the link in a confirmation e-mail (double opt-in) stays valid.
+COMMENTS_NOTIFY_CONFIRM_SECONDS = env_int("COMMENTS_NOTIFY_CONFIRM_SECONDS", 7 * 86400)
+# Least time between two confirmation e-mails to one address, so the form cannot be
+# used to flood a stranger's inbox.
+COMMENTS_NOTIFY_CONFIRM_COOLDOWN_SECONDS = env_int("COMMENTS_NOTIFY_CONFIRM_COOLDOWN_SECONDS", 3600)
+
+# --- Personal data ------------------------------------------------------------------
+
+# The author's name shown on a comment whose author had their personal data erased.
+COMMENTS_ERASED_NAME = env_str("COMMENTS_ERASED_NAME", "Anonymous")
+# Whether an erasure keeps the comment's text (true) or replaces it with a short note.
+COMMENTS_ERASURE_KEEPS_TEXT = env_bool("COMMENTS_ERASURE_KEEPS_TEXT", False)
+# Self-service export/erasure requests per client IP and, separately, per e-mail.
+COMMENTS_THROTTLE_PERSONAL_DATA = env_str("COMMENTS_THROTTLE_PERSONAL_DATA", "5/hour")
+# Seconds the e-mailed export or erasure link stays valid.
+COMMENTS_PERSONAL_DATA_LINK_SECONDS = env_int("COMMENTS_PERSONAL_DATA_LINK_SECONDS", 24 * 3600)
 
 # --- Observability -----------------------------------------------------------------
 

@@ -86,3 +86,95 @@ def held_comment(
     comment = submit_comment(article, **overrides)
     moderation.hold(comment, actor=moderation.SYSTEM, hold_reason=hold_reason)
     return comment
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """An active endpoint for every event; point `url` at a test receiver."""
+
+    class Meta:
+        model = "comments.WebhookEndpoint"
+
+    name = factory.Sequence(lambda n: f"endpoint {n}")
+    url = "http://127.0.0.1:9/hooks"
+    secret = factory.Sequence(lambda n: f"test-webhook-secret-{n}")
+    events = factory.LazyFunction(list)
+    include_private = False
+    active = True
+
+
+def canary_author(label: str = "canary") -> dict[str, str]:
+    """Unique personal values (name, e-mail, IP address, user agent, website) that a
+    scan of the whole database can look for, and that match nothing else."""
+    import secrets
+
+    tag = secrets.token_hex(6)
+    octets = secrets.token_bytes(2)
+    return {
+        "author_name": f"{label.title()} Person {tag}",
+        "author_email": f"{label}.{tag}@example.org",
+        "author_url": f"https://{label}-{tag}.example.net/",
+        "ip_address": f"198.18.{100 + octets[0] % 100}.{100 + octets[1] % 100}",
+        "user_agent": f"CanaryBrowser/{tag} ({label})",
+        "tag": tag,
+    }
+
+
+def submit_through_api(client, article: Article, author: dict[str, str], **fields: object) -> int:
+    """Submit a comment the way a reader's browser does (POST with the request's IP
+    address, user agent, referrer and an Idempotency-Key); returns its id."""
+    import uuid
+
+    data = {
+        "author_name": author["author_name"],
+        "author_email": author["author_email"],
+        "author_url": author.get("author_url", ""),
+        "body": "A remark.",
+        **fields,
+    }
+    response = client.post(
+        f"/api/v1/articles/{article.slug}/comments/",
+        data,
+        format="json",
+        REMOTE_ADDR=author["ip_address"],
+        HTTP_USER_AGENT=author["user_agent"],
+        HTTP_REFERER=f"{article.url}?from={author['author_name'].split()[-1]}",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+    assert response.status_code == 202, response.content
+    return response.json()["id"]
+
+
+def confirmed_address(email: str = "ada@example.com"):
+    """A NotificationAddress whose owner has confirmed it (double opt-in done)."""
+    from comments.models import NotificationAddress
+
+    address, _ = NotificationAddress.objects.get_or_create(email=email.lower())
+    NotificationAddress.objects.filter(pk=address.pk).update(
+        confirmed_at=timezone.now(), opted_out_at=None
+    )
+    address.refresh_from_db()
+    return address
+
+
+def subscribed_comment(article: Article | None = None, **overrides: object) -> Comment:
+    """A published comment whose author ticked "Notify me of replies" and confirmed."""
+    comment = published_comment(article, notify_replies=True, **overrides)
+    confirmed_address(comment.author_email)
+    return comment
+
+
+class ArticleAliasFactory(factory.django.DjangoModelFactory):
+    """Another address of an article, stored canonicalised as the API and admin store it."""
+
+    class Meta:
+        model = "articles.ArticleAlias"
+
+    article = factory.SubFactory(ArticleFactory)
+    url = factory.Sequence(lambda n: f"https://amp.example.com/story-{n}")
+
+    @classmethod
+    def _create(cls, model_class: type, *args: object, **kwargs: object) -> object:
+        from articles.canonical_urls import canonicalize
+
+        kwargs["url"] = canonicalize(str(kwargs["url"]))
+        return super()._create(model_class, *args, **kwargs)

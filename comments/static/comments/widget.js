@@ -26,6 +26,7 @@
     name: ["Name", "Name", "昵称"],
     email: ["Email", "E-Mail", "电子邮箱"],
     emailHint: ["Not published", "Wird nicht veröffentlicht", "不会公开"],
+    notify: ["Notify me of replies by e-mail", "Bei Antworten per E-Mail benachrichtigen", "有回复时邮件通知我"],
     url: ["Website", "Website", "网站"],
     optional: ["optional", "optional", "选填"],
     body: ["Comment", "Kommentar", "评论"],
@@ -248,6 +249,12 @@
 
   function mount(host) {
     const ds = host.dataset;
+    // data-comments-url, no slug: resolve the address (empty: this page) first.
+    if (!ds.commentsArticle && "commentsUrl" in ds && !ds.commentsUrlDone) {
+      ds.commentsUrlDone = 1;
+      const go = (a) => mount(host, a && a.slug && (ds.commentsArticle = a.slug));
+      return Promise.resolve().then(() => api("articles/resolve/?url=" + encodeURIComponent(new URL(ds.commentsUrl, location)))).then((r) => r.ok && r.json()).then(go, go);
+    }
     if (ds.commentsReady) return;
     ds.commentsReady = "1";
     const slug = ds.commentsArticle || "";
@@ -345,13 +352,15 @@
     }
     // The honeypot, hidden from people and assistive technology: filled in, it is spam.
     const trap = h("input", "", null, { name: "website", id: "cw-website", tabindex: "-1", autocomplete: "off" });
+    const notify = h("input", "", null, { type: "checkbox" });
     const submit = h("button", "cw-btn cw-primary", t.submit, { type: "submit", part: "button" });
     const msg = h("p", "cw-msg");
     msg.hidden = true;
     form.append(
       h("div", "cw-hp", null, { "aria-hidden": "true" }, h("label", "", "Leave this empty", { for: trap.id }), trap),
       msg,
-      h("div", "cw-actions", null, null, submit),
+      // The box after the button: Tab goes from the text to the button.
+      h("div", "cw-actions", null, null, submit, h("label", "cw-check", null, null, notify, t.notify)),
       h("p", "cw-notice", t.notice + (/[。！？]$/.test(t.notice) ? "" : " "), null, h("a", "", t.noticeLink, { href: privacy })),
     );
     slot.append(form);
@@ -429,6 +438,7 @@
       if (trap.value) data.website = trap.value;
       // One Idempotency-Key per comment, reused when it is retried.
       const sig = JSON.stringify(data);
+      if (notify.checked) data.notify_replies = true;
       if (sig != idemFor) [idem, idemFor] = [crypto.randomUUID ? crypto.randomUUID() : [...crypto.getRandomValues(new Uint8Array(16))].join("-"), sig];
       lock(true);
       message("");
@@ -783,7 +793,7 @@
     }).catch(() => {});
   }
 
-  const start = () => document.querySelectorAll("[data-comments-article]").forEach(mount);
+  const start = () => document.querySelectorAll("[data-comments-article], [data-comments-url]").forEach(mount);
   window.commentsWidget = { mount, start };
   document.readyState == "loading" ? document.addEventListener("DOMContentLoaded", start) : start();
 })();

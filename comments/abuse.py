@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import logging
 import time
 
@@ -45,7 +46,17 @@ def _cache_down(limit: str, exc: Exception) -> bool:
 
 
 def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+    """A keyed digest for cache keys: counters never hold a client's IP address or
+    e-mail in clear, and without SECRET_KEY the digest cannot be reversed by trying
+    every IPv4 address or a list of known e-mails."""
+    return hmac.new(
+        settings.SECRET_KEY.encode(), value.encode("utf-8", "replace"), hashlib.sha256
+    ).hexdigest()[:32]
+
+
+def client_key(ip: str | None) -> str:
+    """The cache-key part naming one client IP address (keyed digest, see _digest)."""
+    return _digest(ip) if ip else "unknown"
 
 
 class _SettingRateThrottle(SimpleRateThrottle):
@@ -78,7 +89,7 @@ class SubmitPerIPThrottle(_SettingRateThrottle):
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         if request.method != "POST":
             return None
-        return f"throttle:{self.scope}:{client_ip(request) or 'unknown'}"
+        return f"throttle:{self.scope}:{client_key(client_ip(request))}"
 
 
 class SubmitPerEmailThrottle(_SettingRateThrottle):
@@ -120,7 +131,7 @@ def read_limit_wait(ip: str | None) -> int:
     allowed, duration = throttle.num_requests, throttle.duration
     now = time.time()
     window = int(now // duration)
-    hits = count_hit(f"throttle:read:{ip or 'unknown'}:{window}", duration)
+    hits = count_hit(f"throttle:read:{client_key(ip)}:{window}", duration)
     if hits <= allowed:
         return 0
     return max(1, int((window + 1) * duration - now))
@@ -159,7 +170,7 @@ def check_flood(ip: str | None) -> None:
     seconds = settings.COMMENTS_FLOOD_SECONDS
     if seconds <= 0 or not ip:
         return
-    key = f"flood:{ip}"
+    key = f"flood:{client_key(ip)}"
     try:
         first = cache.add(key, time.time(), timeout=seconds)  # atomic SET NX in Redis
         posted = None if first else cache.get(key)

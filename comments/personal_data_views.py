@@ -6,7 +6,6 @@ The work itself is in comments.personal_data.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from typing import Any
@@ -30,7 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from comments import moderation, personal_data
+from comments import abuse, moderation, personal_data
 from comments.abuse import _SettingRateThrottle
 from comments.models import Comment
 from comments.moderation_api import CanModerate
@@ -129,7 +128,7 @@ class PersonalDataPerIPThrottle(_SettingRateThrottle):
     setting_name = "COMMENTS_THROTTLE_PERSONAL_DATA"
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        return f"throttle:{self.scope}:{client_ip(request) or 'unknown'}"
+        return f"throttle:{self.scope}:{abuse.client_key(client_ip(request))}"
 
 
 class PersonalDataPerEmailThrottle(_SettingRateThrottle):
@@ -142,8 +141,7 @@ class PersonalDataPerEmailThrottle(_SettingRateThrottle):
         email = str(request.data.get("email", "")).strip().lower()
         if not email:
             return None
-        digest = hashlib.sha256(email.encode("utf-8", "replace")).hexdigest()[:32]
-        return f"throttle:{self.scope}:{digest}"
+        return f"throttle:{self.scope}:{abuse.client_key(email)}"
 
 
 class PersonalDataRequestSerializer(PersonalDataEmailSerializer):

@@ -16,6 +16,12 @@ Three jobs, run together by `apply_retention` (hourly from beat, or the
   COMMENTS_DISCARD_RETENTION_DAYS after it was decided.
 * `purge_spam`: other spam and rejected comments are deleted
   COMMENTS_SPAM_RETENTION_DAYS after they were decided.
+* `purge_webhook_log`: finished webhook deliveries (succeeded or failed) are
+  deleted COMMENTS_WEBHOOK_LOG_RETENTION_DAYS after they were created; deliveries
+  still waiting or retrying are kept.
+* `purge_unconfirmed_addresses`: an address that asked for reply notifications
+  but never confirmed is deleted (with its subscriptions) once its confirmation
+  link has expired; ticking the box again starts over.
 
 "Decided" is the latest audit row that put the comment into its current status
 from another one (created_at when there is none): a comment created 100 days ago and marked spam
@@ -47,7 +53,7 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from comments.models import Comment, CommentEvent, WebhookDelivery
+from comments.models import Comment, CommentEvent, NotificationAddress, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 Status = Comment.Status
@@ -372,6 +378,49 @@ def _with_replies_not_due(due: QuerySet[Comment], due_ids: set[int]) -> tuple[se
     return blocked & due_ids, replies_due - blocked
 
 
+# --- Webhook log and unconfirmed addresses ----------------------------------------------
+
+
+def purge_webhook_log(*, now: dt.datetime | None = None, dry_run: bool = False) -> int:
+    """Delete finished deliveries older than COMMENTS_WEBHOOK_LOG_RETENTION_DAYS."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.COMMENTS_WEBHOOK_LOG_RETENTION_DAYS)
+    due = WebhookDelivery.objects.filter(
+        created_at__lt=cutoff,
+        status__in=[WebhookDelivery.Status.SUCCEEDED, WebhookDelivery.Status.FAILED],
+    )
+    return _delete_in_batches(due, dry_run=dry_run)
+
+
+def purge_unconfirmed_addresses(*, now: dt.datetime | None = None, dry_run: bool = False) -> int:
+    """Delete addresses never confirmed whose confirmation link has expired.
+
+    The expiry counts from the last confirmation e-mail (or from when the address
+    was first given, when none was sent yet, e.g. its comment is still held).
+    An address whose comment waits longer than that simply gets a new
+    subscription and confirmation when it is ticked again.
+    """
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.COMMENTS_NOTIFY_CONFIRM_SECONDS)
+    due = NotificationAddress.objects.filter(confirmed_at__isnull=True).filter(
+        Q(confirmation_sent_at__lt=cutoff)
+        | Q(confirmation_sent_at__isnull=True, created_at__lt=cutoff)
+    )
+    return _delete_in_batches(due, dry_run=dry_run)
+
+
+def _delete_in_batches(due: QuerySet[Any], *, dry_run: bool) -> int:
+    if dry_run:
+        return due.count()
+    deleted = 0
+    while True:
+        ids = list(due.order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            deleted += due.filter(pk__in=ids).delete()[1].get(due.model._meta.label, 0)
+
+
 # --- All of it -------------------------------------------------------------------------
 
 
@@ -388,9 +437,13 @@ def apply_retention(
     trimmed = trim_personal_data(now=now, dry_run=dry_run, deadline=deadline)
     discarded = purge_discarded(now=now, dry_run=dry_run, deadline=deadline)
     spam = purge_spam(now=now, dry_run=dry_run, deadline=deadline)
+    webhook_log = purge_webhook_log(now=now, dry_run=dry_run)
+    unconfirmed = purge_unconfirmed_addresses(now=now, dry_run=dry_run)
     return {
         "trimmed": trimmed,
         "discarded_deleted": discarded.deleted,
         "spam_deleted": spam.deleted,
         "kept_for_replies": discarded.kept_for_replies + spam.kept_for_replies,
+        "webhook_deliveries_deleted": webhook_log,
+        "unconfirmed_addresses_deleted": unconfirmed,
     }

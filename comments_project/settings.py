@@ -434,7 +434,13 @@ COMMENTS_DISCARD_RETENTION_DAYS = env_int("COMMENTS_DISCARD_RETENTION_DAYS", 15)
 COMMENTS_IP_RETENTION_DAYS = env_int("COMMENTS_IP_RETENTION_DAYS", 30)
 # Days other spam and rejected comments are kept after that decision.
 COMMENTS_SPAM_RETENTION_DAYS = env_int("COMMENTS_SPAM_RETENTION_DAYS", 90)
-for _name in ("COMMENTS_IP_RETENTION_DAYS", "COMMENTS_SPAM_RETENTION_DAYS"):
+# Days finished webhook deliveries (succeeded or failed) stay in the delivery log.
+COMMENTS_WEBHOOK_LOG_RETENTION_DAYS = env_int("COMMENTS_WEBHOOK_LOG_RETENTION_DAYS", 30)
+for _name in (
+    "COMMENTS_IP_RETENTION_DAYS",
+    "COMMENTS_SPAM_RETENTION_DAYS",
+    "COMMENTS_WEBHOOK_LOG_RETENTION_DAYS",
+):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1 (days).")
 # Who readers contact about their data (an e-mail address or a URL), on /privacy/.

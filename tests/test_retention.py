@@ -20,7 +20,14 @@ pytestmark = pytest.mark.django_db
 
 Status = Comment.Status
 NOW = timezone.now()  # every date in these tests is relative to it
-NOTHING = {"trimmed": 0, "discarded_deleted": 0, "spam_deleted": 0, "kept_for_replies": 0}
+NOTHING = {
+    "trimmed": 0,
+    "discarded_deleted": 0,
+    "spam_deleted": 0,
+    "kept_for_replies": 0,
+    "webhook_deliveries_deleted": 0,
+    "unconfirmed_addresses_deleted": 0,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -385,13 +392,10 @@ def test_retention_run_twice_does_nothing_the_second_time():
         "discarded_deleted": 1,
         "spam_deleted": 2,
         "kept_for_replies": 0,
+        "webhook_deliveries_deleted": 0,
+        "unconfirmed_addresses_deleted": 0,
     }
-    assert second == {
-        "trimmed": 0,
-        "discarded_deleted": 0,
-        "spam_deleted": 0,
-        "kept_for_replies": 0,
-    }
+    assert second == NOTHING
     assert Comment.objects.count() == 1
 
 
@@ -418,12 +422,7 @@ def test_the_task_returns_the_counts():
 
     counts = tasks.apply_retention()
 
-    assert counts == {
-        "trimmed": 1,
-        "discarded_deleted": 0,
-        "spam_deleted": 0,
-        "kept_for_replies": 0,
-    }
+    assert counts == {**NOTHING, "trimmed": 1}
 
 
 def old_scene() -> list[Comment]:
@@ -470,3 +469,72 @@ def test_the_command_applies_retention():
     assert "2 spam or rejected comment(s) decided more than 90 days ago were deleted" in (
         out.getvalue()
     )
+
+
+# --- webhook log and unconfirmed notification addresses ------------------------------
+
+
+def _delivery(endpoint: WebhookEndpoint, status: str, age_days: float) -> WebhookDelivery:
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event_id=uuid.uuid4(), event="comment.published", status=status
+    )
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=age_days)
+    )
+    return delivery
+
+
+def test_finished_webhook_deliveries_leave_the_log_after_30_days_waiting_ones_stay():
+    endpoint = WebhookEndpoint.objects.create(
+        name="chat", url="https://hooks.example/x", secret="s"
+    )
+    S = WebhookDelivery.Status
+    old_done = [_delivery(endpoint, status, 30.01) for status in (S.SUCCEEDED, S.FAILED)]
+    kept = [
+        _delivery(endpoint, S.SUCCEEDED, 29.99),
+        _delivery(endpoint, S.RETRYING, 45),
+        _delivery(endpoint, S.PENDING, 45),
+    ]
+
+    counts = retention.apply_retention()
+
+    assert counts["webhook_deliveries_deleted"] == 2
+    remaining = set(WebhookDelivery.objects.values_list("pk", flat=True))
+    assert remaining == {delivery.pk for delivery in kept}
+    assert not remaining & {delivery.pk for delivery in old_done}
+
+
+def test_addresses_never_confirmed_are_forgotten_once_their_link_has_expired(settings):
+    from comments.models import NotificationAddress, ReplySubscription
+
+    settings.COMMENTS_NOTIFY_CONFIRM_SECONDS = 7 * 86400
+    now = timezone.now()
+    expired = NotificationAddress.objects.create(
+        email="never@example.com", confirmation_sent_at=now - dt.timedelta(days=7, seconds=1)
+    )
+    ReplySubscription.objects.create(comment=published_comment(), address=expired)
+    waiting = NotificationAddress.objects.create(
+        email="soon@example.com", confirmation_sent_at=now - dt.timedelta(days=6, hours=23)
+    )
+    confirmed = NotificationAddress.objects.create(
+        email="yes@example.com",
+        confirmation_sent_at=now - dt.timedelta(days=60),
+        confirmed_at=now - dt.timedelta(days=59),
+    )
+    never_sent = NotificationAddress.objects.create(email="held@example.com")
+    NotificationAddress.objects.filter(pk=never_sent.pk).update(
+        created_at=now - dt.timedelta(days=8)
+    )
+
+    dry = retention.apply_retention(dry_run=True)
+    assert dry["unconfirmed_addresses_deleted"] == 2
+    assert NotificationAddress.objects.count() == 4
+
+    counts = retention.apply_retention()
+
+    assert counts["unconfirmed_addresses_deleted"] == 2
+    assert set(NotificationAddress.objects.values_list("pk", flat=True)) == {
+        waiting.pk,
+        confirmed.pk,
+    }
+    assert not ReplySubscription.objects.filter(address_id=expired.pk).exists()

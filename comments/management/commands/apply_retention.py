@@ -36,6 +36,10 @@ class Command(BaseCommand):
             f"{settings.COMMENTS_SPAM_RETENTION_DAYS} days ago {verb} deleted",
             f"{counts['kept_for_replies']} due comment(s) {verb} kept because a reply "
             "to them is not due",
+            f"{counts['webhook_deliveries_deleted']} finished webhook deliveries older than "
+            f"{settings.COMMENTS_WEBHOOK_LOG_RETENTION_DAYS} days {verb} deleted",
+            f"{counts['unconfirmed_addresses_deleted']} never-confirmed notification "
+            f"address(es) with an expired link {verb} deleted",
         ]
         if dry_run:
             lines.insert(0, "Dry run: nothing is changed.")

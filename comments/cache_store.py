@@ -135,6 +135,22 @@ class RedisStore:
         except self.errors as exc:
             raise self._unavailable("write", exc) from None
 
+    def delete_prefixed(self, prefixes: list[str]) -> int:
+        """Delete every key starting with one of `prefixes` (SCAN: for rare actions only)."""
+        try:
+            keys = [
+                key
+                for prefix in prefixes
+                for key in self.client.scan_iter(
+                    match=_glob_escape(self.prefix + prefix) + "*", count=1000
+                )
+            ]
+            for start in range(0, len(keys), 500):
+                self.client.delete(*keys[start : start + 500])
+        except self.errors as exc:
+            raise self._unavailable("delete", exc) from None
+        return len(keys)
+
     def clear(self) -> None:
         keys = list(self.client.scan_iter(match=self.prefix + "*", count=1000))
         for start in range(0, len(keys), 500):
@@ -163,8 +179,19 @@ class DjangoCacheStore:
     def delete(self, key: str) -> None:
         cache.delete(self.prefix + key)
 
+    def delete_prefixed(self, prefixes: list[str]) -> int:
+        """Django's cache API cannot list keys: forget the whole cache (a rare action,
+        and only on a machine without Redis)."""
+        cache.clear()
+        return 0
+
     def clear(self) -> None:
         cache.clear()
+
+
+def _glob_escape(text: str) -> str:
+    """`text` matched literally in a Redis MATCH pattern."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
 
 
 def store() -> RedisStore | DjangoCacheStore:

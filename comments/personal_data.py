@@ -333,6 +333,7 @@ def erase_email(
         article_ids = sorted({comment.article_id for comment in comments})
         for article_id in article_ids:
             read_cache.invalidate_article_on_commit(article_id)
+        read_cache.purge_articles_on_commit(article_ids)
     # Never the address in a log line.
     logger.info("personal data erased from %d comment(s) by %s", len(ids), actor.name)
     return ErasureResult(

@@ -185,6 +185,31 @@ def invalidate_article_on_commit(article_id: int) -> None:
     transaction.on_commit(invalidate)
 
 
+def purge_articles_on_commit(article_ids: Iterable[int]) -> None:
+    """After commit, delete the articles' cached pages and the site-wide ones outright.
+
+    Invalidation only makes old entries unreachable; they stay in Redis until
+    they expire. After an erasure no copy of the erased name may stay anywhere, so
+    those entries are deleted (each process's own copies are checked against the
+    generation and go with its next read of the article).
+    """
+    from articles.models import Article
+
+    ids = list(article_ids)
+
+    def purge() -> None:
+        slugs = list(Article.objects.filter(pk__in=ids).values_list("slug", flat=True))
+        try:
+            store().delete_prefixed(
+                [_page_key(slug, "") for slug in slugs] + [_page_key(SITE, "")]
+            )
+        except CacheUnavailable:
+            logger.error("could not delete the cached pages of %s", sorted(slugs))
+        _local.clear()
+
+    transaction.on_commit(purge)
+
+
 def invalidate_article(slug: str) -> None:
     invalidate_slugs([slug])
 

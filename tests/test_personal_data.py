@@ -624,3 +624,32 @@ def test_a_check_that_read_the_comment_before_erasure_does_not_write_its_data_ba
 
     assert stored is False
     assert database_rows_containing(ada["author_email"], ada["ip_address"]) == {}
+
+
+def test_no_cached_copy_of_the_erased_name_is_left_in_the_cache(
+    world, django_capture_on_commit_callbacks
+):
+    """Invalidation alone leaves old entries unreachable but stored until they expire."""
+    from comments.cache_store import RedisStore, store
+
+    ada, client = world["ada"], APIClient()
+    public_page(client, world["article"])
+    client.get("/api/v1/comments/latest/")
+    client.get(f"/feeds/articles/{world['article'].slug}.atom")
+    cache = store()
+    if isinstance(cache, RedisStore):
+        keys = list(cache.client.scan_iter(match=cache.prefix + "page:*"))
+        stored = b"".join(value or b"" for value in cache.client.mget(keys))
+        assert ada["author_name"].encode() in stored
+
+    with django_capture_on_commit_callbacks(execute=True):
+        personal_data.erase_email(ada["author_email"], actor=moderation.SYSTEM)
+
+    if isinstance(cache, RedisStore):
+        keys = list(cache.client.scan_iter(match=cache.prefix + "*"))
+        stored = b"".join(value or b"" for value in cache.client.mget(keys)) if keys else b""
+        assert ada["author_name"].encode() not in stored
+        assert ada["tag"].encode() not in stored
+    else:  # the folder cache cannot list its keys: it is emptied
+        assert cache.get_many(["page:" + world["article"].slug]) == [None]
+    assert ada["author_name"] not in public_page(client, world["article"])

@@ -200,9 +200,7 @@ def purge_articles_on_commit(article_ids: Iterable[int]) -> None:
     def purge() -> None:
         slugs = list(Article.objects.filter(pk__in=ids).values_list("slug", flat=True))
         try:
-            store().delete_prefixed(
-                [_page_key(slug, "") for slug in slugs] + [_page_key(SITE, "")]
-            )
+            store().delete_prefixed([_page_key(slug, "") for slug in slugs] + [_page_key(SITE, "")])
         except CacheUnavailable:
             logger.error("could not delete the cached pages of %s", sorted(slugs))
         _local.clear()

@@ -201,6 +201,28 @@ def public_comment_data(comment: Comment) -> dict[str, Any]:
     }
 
 
+def public_row_data(
+    row: dict[str, Any], replies: list[dict[str, Any]], tz: dt.tzinfo | None = None
+) -> dict[str, Any]:
+    """public_comment_data of a row of threads.ROW_FIELDS, with its replies' data.
+
+    `tz`: the current time zone, looked up once per page by the caller (the
+    look-up goes through a context-local and cost more than the formatting).
+    """
+    removed = row["status"] == Comment.Status.REMOVED
+    return {
+        "id": row["id"],
+        "parent": row["parent_id"],
+        "author_name": "" if removed else row["author_name"],
+        "author_url": None if removed else (row["author_url"] or None),
+        "body_html": "" if removed else row["body_html"],
+        "created_at": _iso_datetime(row["created_at"], tz),
+        "edited_at": _iso_datetime(row["edited_at"], tz),
+        "removed": removed,
+        "replies": replies,
+    }
+
+
 def submitted_comment_data(comment: Comment) -> dict[str, Any]:
     """Exactly SubmittedCommentSerializer's output, built directly (the submit path
     is CPU-bound; a test keeps the two identical)."""
@@ -216,11 +238,11 @@ def submitted_comment_data(comment: Comment) -> dict[str, Any]:
     return data
 
 
-def _iso_datetime(value: dt.datetime | None) -> str | None:
+def _iso_datetime(value: dt.datetime | None, tz: dt.tzinfo | None = None) -> str | None:
     """As DRF's DateTimeField renders it: ISO 8601 in the current time zone, UTC as Z."""
     if value is None:
         return None
-    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    text = value.astimezone(tz or timezone.get_current_timezone()).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 

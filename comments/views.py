@@ -31,7 +31,6 @@ from comments.serializers import (
     PublicCommentSerializer,
     SubmittedCommentSerializer,
     idempotency_key_from,
-    public_comment_data,
     submitted_comment_data,
 )
 
@@ -117,17 +116,18 @@ class ArticleCommentsView(APIView):
             Article.objects.only("id", "published_comment_count"), slug=slug
         )
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(threads.visible_top_level(article.pk), request, self)
+        rows = paginator.paginate_queryset(
+            threads.visible_top_level_rows(article.pk), request, self
+        )
         # Links carry only the parameters that shape the page, so every spelling
         # of the same request shares one cached body.
         paginator.base_url = request.build_absolute_uri(request.path) + params.query_suffix()
-        threads.attach_replies(page)
         return read_cache.json_bytes(
             {
                 "count": article.published_comment_count,
                 "next": paginator.get_next_link(),
                 "previous": paginator.get_previous_link(),
-                "results": [public_comment_data(comment) for comment in page],
+                "results": threads.public_page_data(rows),
             }
         )
 

@@ -463,7 +463,12 @@ def test_a_cache_outage_skips_the_abuse_limits_instead_of_failing(api, settings,
 
 def test_the_fast_comment_data_equals_the_serializer(settings):
     from comments.serializers import PublicCommentSerializer, public_comment_data
-    from comments.threads import attach_replies, visible_top_level
+    from comments.threads import (
+        attach_replies,
+        public_page_data,
+        visible_top_level,
+        visible_top_level_rows,
+    )
 
     article = ArticleFactory()
     top = published_comment(article, author_url="https://ada.example/")
@@ -475,9 +480,15 @@ def test_the_fast_comment_data_equals_the_serializer(settings):
     moderation.edit(top, body="Edited *body*.")
     moderation.publish(top, actor=moderation.SPAM_CHECK)
     page = attach_replies(list(visible_top_level(article.pk).order_by("created_at", "id")))
-    assert [public_comment_data(c) for c in page] == PublicCommentSerializer(page, many=True).data
+    rows = list(visible_top_level_rows(article.pk).order_by("created_at", "id"))
+    expected = PublicCommentSerializer(page, many=True).data
+    assert [public_comment_data(c) for c in page] == expected
+    assert public_page_data(rows) == expected  # the cold page's path, from rows
+    assert any(data["removed"] and data["replies"] for data in expected)
     settings.TIME_ZONE = "Europe/Berlin"
-    assert [public_comment_data(c) for c in page] == PublicCommentSerializer(page, many=True).data
+    expected = PublicCommentSerializer(page, many=True).data
+    assert [public_comment_data(c) for c in page] == expected
+    assert public_page_data(rows) == expected
 
 
 def test_the_fast_submitted_data_equals_the_serializer():

@@ -12,12 +12,15 @@ of defence, not the only one.)
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.db.models import CharField, Exists, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -143,3 +146,37 @@ def notify_held(comment_id: int) -> int:
         raise
     claim.finish()
     return len(recipients)
+
+
+def owed_held_notices(since: dt.datetime, until: dt.datetime, limit: int) -> list[int]:
+    """Comments held (loudly) between `since` and `until` whose moderator e-mail was
+    never claimed: its task was lost (the broker was down at the hold's commit).
+
+    A comment whose e-mail was claimed and not finished (a worker that died while
+    sending) is not owed: the mail may have gone out, and it is at most once.
+    """
+    if not moderator_addresses():
+        return []
+    latest_hold = (
+        CommentEvent.objects.filter(comment_id=OuterRef("pk"), to_status=Comment.Status.HELD)
+        .order_by("-id")
+        .values("id")[:1]
+    )
+    held = (
+        Comment.objects.filter(status=Comment.Status.HELD)
+        .exclude(held_reason__in=QUIET_HOLD_REASONS)
+        .annotate(hold_event=Subquery(latest_hold))
+        .filter(
+            Exists(
+                CommentEvent.objects.filter(
+                    pk=OuterRef("hold_event"), created_at__gte=since, created_at__lt=until
+                )
+            )
+        )
+    )
+    claimed = SideEffect.objects.filter(
+        comment_id=OuterRef("pk"),
+        kind=SideEffect.Kind.NOTIFY_HELD,
+        key=Concat(Value("event:"), Cast(OuterRef("hold_event"), CharField())),
+    )
+    return list(held.exclude(Exists(claimed)).order_by("pk").values_list("pk", flat=True)[:limit])

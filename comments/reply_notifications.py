@@ -36,7 +36,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -383,3 +384,59 @@ def notify_reply(reply_id: int) -> int:
     claim.finish()
     logger.info("reply %s mailed to the author of comment %s", reply.pk, parent.pk)
     return 1
+
+
+# --- owed e-mails ------------------------------------------------------------------
+
+
+def owed_reply_notices(since: dt.datetime, until: dt.datetime, limit: int) -> list[int]:
+    """Replies published between `since` and `until` whose notice was never claimed.
+
+    The notice's task is enqueued after the publication's commit; if the broker
+    was down at that moment the message never existed. These are the replies
+    notify_reply would mail (parent published and subscribed, the address confirmed
+    before the reply was published and not opted out, not a self-reply) but whose
+    NOTIFY_REPLY claim is missing.
+    """
+    claimed = SideEffect.objects.filter(
+        comment_id=OuterRef("pk"), kind=SideEffect.Kind.NOTIFY_REPLY
+    )
+    subscribed = ReplySubscription.objects.filter(
+        comment_id=OuterRef("parent_id"),
+        unsubscribed_at__isnull=True,
+        address__confirmed_at__isnull=False,
+        address__confirmed_at__lte=OuterRef("published_at"),
+        address__opted_out_at__isnull=True,
+    ).exclude(address__email=Lower(OuterRef("author_email")))
+    return list(
+        Comment.objects.filter(
+            status=Status.PUBLISHED,
+            parent__isnull=False,
+            parent__status=Status.PUBLISHED,
+            published_at__gte=since,
+            published_at__lt=until,
+            erased_at__isnull=True,
+        )
+        .exclude(author_email__iexact=F("parent__author_email"))
+        .filter(Exists(subscribed))
+        .exclude(Exists(claimed))
+        .order_by("published_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def owed_confirmations(since: dt.datetime, until: dt.datetime, limit: int) -> list[int]:
+    """Subscriptions whose comment was published between `since` and `until` and whose
+    address was never sent a confirmation (its task was lost)."""
+    return list(
+        ReplySubscription.objects.filter(
+            unsubscribed_at__isnull=True,
+            comment__status=Status.PUBLISHED,
+            comment__published_at__gte=since,
+            comment__published_at__lt=until,
+            address__confirmed_at__isnull=True,
+            address__confirmation_sent_at__isnull=True,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )

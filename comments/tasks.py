@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import threading
@@ -10,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
+from django.utils import timezone
 
 from comments import notifications, retention, spam_check
 from comments.akismet_client import AkismetKeyInvalid, AkismetUnavailable
@@ -224,3 +226,32 @@ def notify_reply(self, reply_id: int) -> int:
             logger.exception("could not e-mail about reply %s", reply_id)
             return 0
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 2)) from None
+
+
+@shared_task
+def sweep_owed_emails() -> dict[str, int]:
+    """Enqueue again the e-mails whose task was lost (the broker was down when the
+    decision committed): moderator notices of holds, reply notices, confirmations.
+
+    Each task claims its e-mail before sending, so one enqueued twice sends once.
+    Looks at decisions older than a minute (their own task has had its chance) and
+    younger than COMMENTS_EMAIL_SWEEP_HOURS (older news is not worth a mail).
+    """
+    from comments import reply_notifications
+
+    now = timezone.now()
+    since = now - dt.timedelta(hours=settings.COMMENTS_EMAIL_SWEEP_HOURS)
+    until = now - dt.timedelta(seconds=60)
+    batch = 200
+    owed = {
+        "notify_moderators": notifications.owed_held_notices(since, until, batch),
+        "notify_reply": reply_notifications.owed_reply_notices(since, until, batch),
+        "send_notify_confirmation": reply_notifications.owed_confirmations(since, until, batch),
+    }
+    for task_name, ids in owed.items():
+        for object_id in ids:
+            globals()[task_name].delay(object_id)
+    counts = {task_name: len(ids) for task_name, ids in owed.items()}
+    if any(counts.values()):
+        logger.warning("e-mails owed after lost tasks, enqueued again: %s", counts)
+    return counts

@@ -391,6 +391,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "comments.tasks.deliver_due_webhooks",
         "schedule": env_float("COMMENTS_WEBHOOK_SWEEP_SECONDS", 30.0),
     },
+    "sweep-owed-emails": {
+        "task": "comments.tasks.sweep_owed_emails",
+        "schedule": env_float("COMMENTS_EMAIL_SWEEP_SECONDS", 300.0),
+    },
 }
 
 # --- Comments ------------------------------------------------------------------
@@ -492,6 +496,9 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "comments@localhost")
 # Who is told about held comments; empty: every active user who may moderate.
 COMMENTS_MODERATOR_EMAILS = env_list("COMMENTS_MODERATOR_EMAILS")
+# E-mails whose task was lost (broker down at the decision) are sent by a sweeper
+# (every COMMENTS_EMAIL_SWEEP_SECONDS) for decisions up to this many hours old.
+COMMENTS_EMAIL_SWEEP_HOURS = env_int("COMMENTS_EMAIL_SWEEP_HOURS", 24)
 # This server's public base URL, for links in e-mails.
 COMMENTS_SITE_URL = env_str("COMMENTS_SITE_URL", "http://localhost:8000")
 

@@ -123,6 +123,11 @@ class ReadThrottle(_SettingRateThrottle):
         return self._wait or None
 
 
+def read_limit_on() -> bool:
+    """Whether COMMENTS_THROTTLE_READ limits reads at all (cheap: no client IP parsed)."""
+    return ReadThrottle().get_rate() is not None
+
+
 def read_limit_wait(ip: str | None) -> int:
     """Count one read from `ip`; the seconds it must wait if over the limit, else 0."""
     throttle = ReadThrottle()

@@ -47,7 +47,7 @@ class _RespReader:
             connection = self._connect()
         sock, reader, _ = connection
         try:
-            sock.sendall(self._pack(["MGET", *keys]))
+            sock.sendall(_mget_command(tuple(keys)))
             reply = self._read(sock, reader)
         except Exception:
             self.local.connection = None
@@ -67,10 +67,10 @@ class _RespReader:
         username, password = self.auth
         if password:
             auth = ["AUTH", username, password] if username else ["AUTH", password]
-            sock.sendall(self._pack(auth))
+            sock.sendall(_command(auth))
             self._read(sock, reader)
         if self.db:
-            sock.sendall(self._pack(["SELECT", str(self.db)]))
+            sock.sendall(_command(["SELECT", str(self.db)]))
             self._read(sock, reader)
         self.local.connection = (sock, reader, os.getpid())
         return self.local.connection
@@ -88,13 +88,21 @@ class _RespReader:
             raise reply
         return reply
 
-    @staticmethod
-    def _pack(args: list[str]) -> bytes:
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            data = arg.encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        return b"".join(parts)
+
+def _command(args: list[str] | tuple[str, ...]) -> bytes:
+    """A Redis command in RESP."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+@lru_cache(maxsize=4096)
+def _mget_command(keys: tuple[str, ...]) -> bytes:
+    """MGET `keys` in RESP. Memoised: the hot requests ask for the same few key sets
+    again and again (a page's generation and page, a list page's counts)."""
+    return _command(("MGET", *keys))
 
 
 class RedisStore:

@@ -3,6 +3,7 @@ computation per burst, and the WSGI fast path answering exactly like Django."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -501,3 +502,25 @@ def test_the_fast_submitted_data_equals_the_serializer():
     for comment in (pending, held):
         comment.edit_token = tokens.make_edit_token(comment.pk, issued_at=comment.created_at)
         assert submitted_comment_data(comment) == SubmittedCommentSerializer(comment).data
+
+
+def test_the_fast_path_answers_new_counts_after_a_publication(
+    api, django_capture_on_commit_callbacks
+):
+    """The fast path keeps each counts answer's bytes per generation; a publication
+    replaces the generation, so the next answer is computed again."""
+    one, two = ArticleFactory(), ArticleFactory()
+    published_comment(one)
+    url = f"/api/v1/articles/counts/?slug={one.slug}&slug={two.slug}"
+    assert api.get(url).json() == {one.slug: 1, two.slug: 0}  # computed and cached
+    fast = CachedReadApp(refuse)
+    status, _, body = wsgi_call(fast, environ_for(url))
+    assert (status, json.loads(body)) == ("200 OK", {one.slug: 1, two.slug: 0})
+    assert wsgi_call(fast, environ_for(url))[2] == body  # the kept answer
+
+    with django_capture_on_commit_callbacks(execute=True):
+        published_comment(two)
+    assert api.get(url).json() == {one.slug: 1, two.slug: 1}  # cached again
+
+    status, _, body = wsgi_call(fast, environ_for(url))
+    assert (status, json.loads(body)) == ("200 OK", {one.slug: 1, two.slug: 1})

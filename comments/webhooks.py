@@ -101,10 +101,6 @@ class _ActiveEndpoints:
     """
 
     FLUSH_GRACE = 30.0
-    # A copy confirmed this recently is used without asking the cache again: one
-    # round trip less per submit and per check, and another process's change to
-    # the endpoints is seen at most this much later.
-    RECHECK_SECONDS = 1.0
     clock = staticmethod(time.monotonic)
 
     def __init__(self) -> None:
@@ -117,14 +113,6 @@ class _ActiveEndpoints:
 
     def get(self) -> tuple[_Target, ...]:
         now = self.clock()
-        with self.lock:
-            if (
-                self.version is not None
-                and now - self.confirmed_at < self.RECHECK_SECONDS
-                and now < self.expires_at
-                and not self._in_changing_transaction()
-            ):
-                return self.targets
         try:
             version = cache.get(VERSION_KEY)
             if version is None:  # never set, or the cache was flushed: start a new one

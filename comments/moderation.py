@@ -356,7 +356,7 @@ def record_check(comment: Comment, outcome: CheckOutcome, *, recheck: bool = Fal
         details=outcome.details,
     )
     if applied and target == Status.HELD:
-        _enqueue_on_commit("notify_moderators", comment.pk)
+        enqueue_on_commit("notify_moderators", comment.pk)
     return applied
 
 
@@ -526,10 +526,10 @@ def _send_check(comment_id: int) -> None:
 
 
 def _enqueue_feedback_on_commit(comment_id: int, kind: str) -> None:
-    _enqueue_on_commit("submit_feedback", comment_id, kind)
+    enqueue_on_commit("submit_feedback", comment_id, kind)
 
 
-def _enqueue_on_commit(task_name: str, *args: object) -> None:
+def enqueue_on_commit(task_name: str, *args: object) -> None:
     """Enqueue a side task after commit; a broker failure is logged, never raised."""
 
     def send() -> None:

@@ -41,6 +41,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from comments import moderation
 from comments.models import Comment, NotificationAddress, ReplySubscription, SideEffect
 from comments.notifications import (
     body_text,
@@ -105,9 +106,9 @@ def on_transition(comment: Comment, *, source: str, target: str) -> None:
         address = subscription.address
         if subscription.comment_id == comment.pk:
             if not may_receive(address) and _cooled_down(address):
-                _enqueue_on_commit("send_notify_confirmation", subscription.pk)
+                moderation.enqueue_on_commit("send_notify_confirmation", subscription.pk)
         elif may_receive(address):
-            _enqueue_on_commit("notify_reply", comment.pk)
+            moderation.enqueue_on_commit("notify_reply", comment.pk)
 
 
 def _cooled_down(address: NotificationAddress) -> bool:
@@ -117,20 +118,6 @@ def _cooled_down(address: NotificationAddress) -> bool:
 
 def _cooldown() -> dt.timedelta:
     return dt.timedelta(seconds=settings.COMMENTS_NOTIFY_CONFIRM_COOLDOWN_SECONDS)
-
-
-def _enqueue_on_commit(task_name: str, *args: object) -> None:
-    """Enqueue a task after commit; a broker failure is logged, never raised."""
-
-    def send() -> None:
-        from comments import tasks
-
-        try:
-            getattr(tasks, task_name).delay(*args)
-        except Exception:
-            logger.exception("could not enqueue %s%r", task_name, args)
-
-    transaction.on_commit(send)
 
 
 # --- signed links --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from comments.portability.importer import Report
+from comments.portability.importer import Report, import_records
 from comments.portability.xml import ImportFileError
 
 
@@ -37,6 +37,29 @@ class ImportCommand(BaseCommand):
 
     def progress_enabled(self, options: dict[str, Any]) -> bool:
         return not options["no_progress"] and self.stdout.isatty()
+
+    def import_parsed(
+        self,
+        source: str,
+        parse: Callable[[Report], tuple[Any, Any]],
+        options: dict[str, Any],
+    ) -> None:
+        """Parse the file with `parse` and import its records (import_wxr, import_disqus)."""
+
+        def work() -> Report:
+            report = Report(source)
+            articles, comments = parse(report)
+            return import_records(
+                source,
+                articles,
+                comments,
+                dry_run=options["dry_run"],
+                check=options["check"],
+                progress=self.progress_enabled(options),
+                report=report,
+            )
+
+        self.run_import(work)
 
     def run_import(self, work: Callable[[], Report]) -> None:
         try:

@@ -8,7 +8,6 @@ from django.core.management.base import CommandParser
 
 from comments.portability import wxr
 from comments.portability.command import ImportCommand
-from comments.portability.importer import Report, import_records
 
 
 class Command(ImportCommand):
@@ -26,22 +25,13 @@ class Command(ImportCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        def work() -> Report:
-            report = Report(wxr.SOURCE)
-            articles, comments = wxr.parse(
+        self.import_parsed(
+            wxr.SOURCE,
+            lambda report: wxr.parse(
                 options["file"],
                 report,
                 with_pingbacks=options["with_pingbacks"],
                 site_url=options["site_url"],
-            )
-            return import_records(
-                wxr.SOURCE,
-                articles,
-                comments,
-                dry_run=options["dry_run"],
-                check=options["check"],
-                progress=self.progress_enabled(options),
-                report=report,
-            )
-
-        self.run_import(work)
+            ),
+            options,
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from articles.models import Article
-from comments import abuse, moderation, read_cache, threads, tokens
+from comments import abuse, moderation, page_sql, read_cache, threads, tokens
 from comments.models import Comment
 from comments.request_context import client_ip
 from comments.serializers import (
@@ -111,17 +111,32 @@ class ArticleCommentsView(APIView):
         return read_cache.response(request.META, entry)
 
     def _page_body(self, request: Request, slug: str, params: read_cache.PageParams) -> bytes:
-        """The page as bytes: three queries (article with its count, page, replies)."""
+        """The page as bytes: one statement on PostgreSQL (article, page and replies,
+        as JSON), else three queries (article with its count, page, replies)."""
+        paginator = self.pagination_class()
+        # Links carry only the parameters that shape the page, so every spelling
+        # of the same request shares one cached body.
+        base_url = request.build_absolute_uri(request.path) + params.query_suffix()
+        using = page_sql.read_alias()
+        if page_sql.available(using):  # PostgreSQL writes the comments' JSON itself
+            source = page_sql.TopLevelPage(slug, using)
+            page = paginator.paginate_queryset(source, request, self)
+            if not source.article_found:
+                raise Http404("No Article matches the given query.")
+            paginator.base_url = base_url
+            return page_sql.page_bytes(
+                source.published_count,
+                paginator.get_next_link(),
+                paginator.get_previous_link(),
+                source.results_json(page),
+            )
         article = get_object_or_404(
             Article.objects.only("id", "published_comment_count"), slug=slug
         )
-        paginator = self.pagination_class()
         rows = paginator.paginate_queryset(
             threads.visible_top_level_rows(article.pk), request, self
         )
-        # Links carry only the parameters that shape the page, so every spelling
-        # of the same request shares one cached body.
-        paginator.base_url = request.build_absolute_uri(request.path) + params.query_suffix()
+        paginator.base_url = base_url
         return read_cache.json_bytes(
             {
                 "count": article.published_comment_count,

@@ -1,0 +1,303 @@
+"""The public comment page on PostgreSQL: one statement returns it as JSON fragments.
+
+A cold page (nothing cached) used to be three ORM queries, hundreds of decoded
+rows, a dict per comment and a JSON encoding of the lot; the Python work was most
+of its cost (issue 7, docs/performance.md). Here PostgreSQL selects the page's
+top-level comments and their visible replies and writes each comment's JSON itself;
+Python only nests the fragments by string concatenation. The output is byte for
+byte what `threads.public_page_data` + `read_cache.json_bytes` give, which
+tests/test_page_sql.py checks, so both paths can fill the same cache.
+
+`TopLevelPage` stands in for the queryset DRF's CursorPagination pages over: the
+paginator calls `order_by`, `filter(created_at__gt|lt=position)` and slices, and
+keeps deciding the page, its cursors and its links exactly as it does for the ORM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections import defaultdict
+from functools import lru_cache
+from typing import Any
+
+from django.db import connections, router
+from django.utils.dateparse import parse_datetime
+
+from comments.models import Comment
+
+Status = Comment.Status
+_ORDERINGS = {("created_at", "id"): "ASC", ("-created_at", "-id"): "DESC"}
+
+
+def prepared_cursor(using: str) -> Any:
+    """A cursor whose statements PostgreSQL plans once per connection.
+
+    The page statement is long; planning it took longer than running it. Django
+    binds parameters on the client (no prepared statements, for the sake of
+    connection poolers), so this one cursor binds on the server and prepares.
+    With PgBouncer in transaction mode that needs max_prepared_statements (1.21+).
+    It is wrapped like any Django cursor: errors, query logging and counting.
+    """
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+            return super().execute(query, params, prepare=True)
+
+    connection = connections[using]
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    if connection.connection.prepare_threshold is None:
+        # Django's None turns preparing off altogether; a threshold never reached
+        # lets only `prepare=True` prepare (Django's own cursors bind on the client
+        # and never prepare).
+        connection.connection.prepare_threshold = 2**31 - 1
+    cursor = connection.make_cursor(PreparingCursor(connection.connection))
+    return _LoggedCursor(cursor) if connection.queries_logged else cursor
+
+
+class _LoggedCursor:
+    """Records the statement in connection.queries, as Django's debug cursor does
+    (which cannot show a prepared statement's text)."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+
+    def __enter__(self) -> _LoggedCursor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cursor.close()
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        start = time.monotonic()
+        try:
+            return self.cursor.execute(sql, params)
+        finally:
+            self.cursor.db.queries_log.append(
+                {
+                    "sql": self.cursor.db.ops.compose_sql(sql, params),
+                    "time": f"{time.monotonic() - start:.3f}",
+                }
+            )
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.cursor.fetchall()
+
+
+def available(using: str) -> bool:
+    return connections[using].vendor == "postgresql"
+
+
+def read_alias() -> str:
+    """The database alias the ORM would read comments from (a replica in a public read)."""
+    return router.db_for_read(Comment)
+
+
+_ARTICLE, _TOP_LEVEL, _REPLY = 0, 1, 2
+
+
+class TopLevelRow:
+    """A top-level comment of the page as the paginator sees it: the id, and the
+    `created_at` of its cursor position, parsed only when the paginator asks."""
+
+    __slots__ = ("_created_at", "id")
+
+    def __init__(self, comment_id: int, created_at: str) -> None:
+        self.id = comment_id
+        self._created_at = created_at
+
+    @property
+    def created_at(self) -> dt.datetime:
+        # PostgreSQL's text of a timestamptz in the session's zone (UTC, set by Django).
+        return dt.datetime.fromisoformat(self._created_at)
+
+
+class TopLevelPage:
+    """A page of an article's visible top-level comments, with their replies as JSON.
+
+    Sliced (by the paginator) it runs the page's one statement, which also reads
+    the article by its slug (`article_found`, `published_count`). The rows it
+    returns carry `id` and `created_at` (the cursor position); `results_json` then
+    gives the page's `results` array.
+    """
+
+    def __init__(self, slug: str, using: str) -> None:
+        self.slug = slug
+        self.using = using
+        self.article_found = False
+        self.published_count = 0
+        self.direction = "ASC"
+        self.after: tuple[str, dt.datetime] | None = None
+        self._replies: list[tuple[int, int, bool, str]] = []
+        self._top: dict[int, tuple[bool, str]] = {}
+
+    def order_by(self, *fields: str) -> TopLevelPage:
+        self.direction = _ORDERINGS[fields]
+        return self
+
+    def filter(self, **lookup: str) -> TopLevelPage:
+        ((name, position),) = lookup.items()
+        operator = {"created_at__gt": ">", "created_at__lt": "<"}[name]
+        when = parse_datetime(position) if isinstance(position, str) else position
+        if when is None:  # CommentCursorPagination.decode_cursor refuses these first
+            raise ValueError(f"not a cursor position: {position!r}")
+        self.after = (operator, when)
+        return self
+
+    def __getitem__(self, window: slice) -> list[dict[str, Any]]:
+        offset, stop = window.start or 0, window.stop
+        shown = stop - offset - 1  # the paginator asks for one more row than it shows
+        position_sql = f"AND c.created_at {self.after[0]} %(position)s" if self.after else ""
+        sql = _page_sql(self.direction, position_sql, _tz_name())
+        params = {
+            "slug": self.slug,
+            "position": self.after[1] if self.after else None,
+            "offset": offset,
+            "limit": stop - offset,
+            "shown": shown,
+        }
+        with prepared_cursor(self.using) as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        page: list[TopLevelRow] = []
+        for kind, comment_id, number, published, created_at, fragment, _ in rows:
+            if kind == _ARTICLE:
+                self.article_found, self.published_count = True, number
+            elif kind == _TOP_LEVEL:
+                page.append(TopLevelRow(comment_id, created_at))
+                self._top[comment_id] = (published, fragment)
+            else:
+                self._replies.append((comment_id, number, published, fragment))
+        return page
+
+    def results_json(self, page: list[TopLevelRow]) -> str:
+        """The `results` array of `page` (the rows the paginator kept, in its order)."""
+        children: dict[int, list[tuple[int, bool, str]]] = defaultdict(list)
+        for comment_id, parent_id, published, fragment in self._replies:
+            children[parent_id].append((comment_id, published, fragment))
+
+        def render(comment_id: int, published: bool, fragment: str) -> str | None:
+            shown = [
+                text
+                for text in (render(*child) for child in children.get(comment_id, ()))
+                if text is not None
+            ]
+            if not published and not shown:
+                return None
+            return f'{fragment}"replies":[{",".join(shown)}]}}'
+
+        items = []
+        for row in page:
+            published, fragment = self._top[row.id]
+            # A top-level comment on the page is shown even when removed: it was
+            # chosen because a published reply hangs under it somewhere.
+            items.append(render(row.id, published, fragment) or f'{fragment}"replies":[]}}')
+        return f"[{','.join(items)}]"
+
+
+def page_bytes(count: int, next_link: str | None, previous_link: str | None, results: str) -> bytes:
+    """The page body, as read_cache.json_bytes would encode it."""
+    return (
+        f'{{"count":{count},"next":{_json(next_link)},"previous":{_json(previous_link)},'
+        f'"results":{results}}}'
+    ).encode()
+
+
+def _json(value: str | None) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _tz_name() -> str:
+    from django.utils import timezone
+
+    return timezone.get_current_timezone_name()
+
+
+# The statuses are written into the statement, not bound: only then can a plan made
+# once for all parameters use the partial indexes on (article, created_at, id).
+
+
+@lru_cache(maxsize=32)
+def _page_sql(direction: str, position_sql: str, tz_name: str) -> str:
+    """The statement for one ordering, cursor test and time zone (built once each)."""
+    fragment = _fragment_sql("c", tz_name)
+    # Only our own constants are formatted in: a direction from _ORDERINGS, a fixed
+    # cursor test, and the time zone name as a quoted literal; values are bound.
+    return f"""
+WITH article AS (
+    SELECT id, published_comment_count FROM articles_article WHERE slug = %(slug)s
+), top AS (
+    SELECT c.id, c.created_at, c.status, {fragment} AS fragment
+    FROM comments_comment c
+    WHERE c.article_id = (SELECT id FROM article) AND c.parent_id IS NULL {position_sql}
+      AND c.status IN ('published', 'removed')
+      AND (c.status = 'published' OR EXISTS (
+          SELECT 1 FROM comments_comment r
+          WHERE r.article_id = c.article_id AND r.thread_id = c.id AND r.status = 'published'))
+    ORDER BY c.created_at {direction}, c.id {direction}
+    OFFSET %(offset)s LIMIT %(limit)s
+), numbered AS (
+    SELECT *, row_number() OVER (ORDER BY created_at {direction}, id {direction}) AS seq FROM top
+)
+SELECT {_ARTICLE}, id, published_comment_count, NULL, NULL, NULL, 0
+FROM article
+UNION ALL
+SELECT {_TOP_LEVEL}, id, NULL, status = 'published', created_at::text, fragment, seq
+FROM numbered
+UNION ALL
+SELECT {_REPLY}, c.id, c.parent_id, c.status = 'published', NULL, {fragment},
+       row_number() OVER (ORDER BY c.created_at, c.id)
+FROM comments_comment c
+WHERE c.thread_id IN (SELECT id FROM numbered WHERE seq <= %(shown)s)
+  AND c.parent_id IS NOT NULL AND c.status IN ('published', 'removed')
+ORDER BY 1, 7
+"""  # noqa: S608
+
+
+def _fragment_sql(alias: str, tz_name: str) -> str:
+    """A comment's JSON up to its replies, as public_row_data + json_bytes write it:
+    `{"id":..,...,"removed":..,` (the caller appends `"replies":[...]}`)."""
+    removed = f"{alias}.status = 'removed'"
+    return (
+        f"""'{{"id":' || {alias}.id || ',"parent":' || COALESCE({alias}.parent_id::text, 'null')"""
+        f""" || CASE WHEN {removed} THEN ',"author_name":"","author_url":null,"body_html":""'"""
+        f""" ELSE ',"author_name":' || to_json({alias}.author_name)::text"""
+        f""" || ',"author_url":' || CASE WHEN COALESCE({alias}.author_url, '') = '' THEN 'null'"""
+        f""" ELSE to_json({alias}.author_url)::text END"""
+        f""" || ',"body_html":' || to_json({alias}.body_html)::text END"""
+        f""" || ',"created_at":"' || {_iso_sql(f"{alias}.created_at", tz_name)} || '"'"""
+        f""" || ',"edited_at":' || COALESCE('"' || {_iso_sql(f"{alias}.edited_at", tz_name)}"""
+        f""" || '"', 'null') || ',"removed":' || ({removed})::text || ','"""
+    )
+
+
+def _iso_sql(column: str, tz_name: str) -> str:
+    """`column` as serializers._iso_datetime writes it: ISO 8601 in `tz_name`, the
+    microseconds only when not zero, a zero offset as Z (NULL stays NULL)."""
+    zone = _sql_literal(tz_name)
+    local = f"({column} AT TIME ZONE {zone})"
+    micro = (
+        f"CASE WHEN mod(extract(microseconds FROM {column})::bigint, 1000000) = 0 THEN ''"
+        f" ELSE to_char({local}, '.US') END"
+    )
+    if tz_name == "UTC":
+        offset = "'Z'"
+    else:
+        seconds = f"extract(epoch FROM {local} - ({column} AT TIME ZONE 'UTC'))::int"
+        offset = (
+            f"CASE WHEN {seconds} = 0 THEN 'Z' ELSE"
+            f" CASE WHEN {seconds} < 0 THEN '-' ELSE '+' END"
+            f" || lpad((abs({seconds}) / 3600)::text, 2, '0')"
+            f" || ':' || lpad((mod(abs({seconds}), 3600) / 60)::text, 2, '0')"
+            f" || CASE WHEN mod(abs({seconds}), 60) = 0 THEN ''"
+            f" ELSE ':' || lpad(mod(abs({seconds}), 60)::text, 2, '0') END END"
+        )
+    return f"(to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || {micro} || {offset})"
+
+
+def _sql_literal(text: str) -> str:
+    """A time zone name as an SQL string literal (names come from settings or zoneinfo)."""
+    return "'" + text.replace("'", "''") + "'"

@@ -47,6 +47,9 @@ _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 _UNSAFE_URL_CHARACTERS = frozenset("\"'<>`\\{}|^ \t\n\r")
 
 
+_WEB_URL_VALIDATOR = URLValidator(schemes=["http", "https"])
+
+
 def validate_web_url(value: str) -> None:
     """http(s) only, and nothing that could break out of an attribute anywhere it is shown."""
     if any(
@@ -57,7 +60,7 @@ def validate_web_url(value: str) -> None:
             "Enter a valid http:// or https:// address (no quotes, spaces or angle brackets)."
         )
     try:
-        URLValidator(schemes=["http", "https"])(value)
+        _WEB_URL_VALIDATOR(value)
     except DjangoValidationError:
         raise serializers.ValidationError("Enter a valid http:// or https:// address.") from None
 

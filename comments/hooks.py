@@ -10,6 +10,14 @@ from __future__ import annotations
 from comments.models import Comment
 
 
+def submission_records_nothing(*, notify_replies: bool = False) -> bool:
+    """Whether comment_submitted would record nothing for a new comment, so that
+    moderation may store it with a single statement and call no hook."""
+    from comments import webhooks
+
+    return not notify_replies and not webhooks.is_wanted("comment.submitted")
+
+
 def comment_submitted(comment: Comment, *, notify_replies: bool = False) -> None:
     from comments import reply_notifications, webhooks
 

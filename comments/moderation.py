@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
 
 from articles.models import Article
 from comments import hooks, metrics, read_cache
 from comments.models import Comment, CommentEvent, HoldReason
+from comments.prepared import prepared_cursor
 from comments.rendering import render_body
 
 logger = logging.getLogger(__name__)
@@ -146,6 +148,31 @@ def submit(
             if previous is None:
                 raise
             return previous
+    if (
+        parent_id is None
+        and idempotency_key is None
+        and connections[Comment.objects.db].vendor == "postgresql"
+        and hooks.submission_records_nothing(notify_replies=notify_replies)
+    ):
+        comment = Comment(
+            article=article,
+            author_name=author_name,
+            author_email=author_email,
+            author_url=author_url,
+            body=body,
+            body_html=render_body(body),
+            status=Status.PENDING,
+            ip_address=ip_address,
+            user_agent=user_agent[:500],
+            referrer=referrer[:500],
+            honeypot_tripped=honeypot_tripped,
+            next_check_at=_sweep_deadline(),
+        )
+        _insert_with_submitted_event(comment)
+        _enqueue_check_on_commit(comment.pk)
+        metrics.comment_submitted(comment)
+        comment.replayed = False
+        return comment
     with transaction.atomic():
         parent = _resolve_parent(article, parent_id) if parent_id is not None else None
         try:
@@ -179,18 +206,77 @@ def submit(
             if previous is None:
                 raise
             return previous
-        CommentEvent.objects.create(
-            comment=comment,
-            from_status="",
-            to_status=Status.PENDING,
-            actor_name=AUTHOR.name,
-            reason="submitted",
-        )
+        _submitted_event(comment).save(force_insert=True)
         hooks.comment_submitted(comment, notify_replies=notify_replies)
         _enqueue_check_on_commit(comment.pk)
         metrics.comment_submitted(comment)
     comment.replayed = False
     return comment
+
+
+def _submitted_event(comment: Comment) -> CommentEvent:
+    return CommentEvent(
+        comment=comment,
+        from_status="",
+        to_status=Status.PENDING,
+        actor_name=AUTHOR.name,
+        reason="submitted",
+    )
+
+
+def _insert_with_submitted_event(comment: Comment) -> None:
+    """INSERT the new comment and its "submitted" event in one statement (PostgreSQL).
+
+    The common submission (no parent, no idempotency key, no hook to run) needs no
+    transaction of its own: one statement is atomic, and it saves the BEGIN, the
+    second INSERT and the COMMIT round trips of `submit`'s general path (issue 7).
+    The columns and values come from the models, as Django's own INSERT takes them.
+    """
+    using = Comment.objects.db
+    connection = connections[using]
+    comment_columns, comment_params = _insert_columns(comment, connection)
+    event_columns, event_params = _insert_columns(
+        _submitted_event(comment), connection, expressions={"comment_id": "new.id"}
+    )
+    quote = connection.ops.quote_name
+    # Table and column names come from the models; every value is bound.
+    comment_table = quote(Comment._meta.db_table)
+    event_table = quote(CommentEvent._meta.db_table)
+    sql = f"""
+WITH new AS (
+    INSERT INTO {comment_table} ({comment_columns[0]}) VALUES ({comment_columns[1]}) RETURNING id
+), event AS (
+    INSERT INTO {event_table} ({event_columns[0]}) SELECT {event_columns[1]} FROM new
+)
+SELECT id FROM new"""  # noqa: S608
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, [*comment_params, *event_params])
+        comment.pk = cursor.fetchone()[0]
+    comment._state.adding = False
+    comment._state.db = using
+
+
+def _insert_columns(
+    instance: models.Model,
+    connection: BaseDatabaseWrapper,
+    expressions: dict[str, str] | None = None,
+) -> tuple[tuple[str, str], list[object]]:
+    """("col, col, ...", "%s, expr, ...") and the parameters of an INSERT of `instance`:
+    every concrete field but the auto primary key, prepared as Model.save prepares it
+    (defaults, auto_now_add); `expressions` puts SQL in place of some attnames."""
+    expressions = expressions or {}
+    columns, values, params = [], [], []
+    for model_field in instance._meta.local_concrete_fields:
+        if model_field.primary_key and isinstance(model_field, models.AutoField):
+            continue
+        columns.append(connection.ops.quote_name(model_field.column))
+        if model_field.attname in expressions:
+            values.append(expressions[model_field.attname])
+            continue
+        values.append("%s")
+        value = model_field.pre_save(instance, add=True)
+        params.append(model_field.get_db_prep_save(value, connection=connection))
+    return (", ".join(columns), ", ".join(values)), params
 
 
 def request_fingerprint(

@@ -12,12 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from comments import moderation, tasks, webhooks
+from comments import cache_store, moderation, tasks, webhooks
 from comments.models import Comment, WebhookDelivery, WebhookEndpoint
 from tests.factories import (
     ArticleFactory,
@@ -523,7 +522,7 @@ def test_another_process_changing_endpoints_is_seen_through_the_shared_version(
     WebhookEndpoint.objects.bulk_create([WebhookEndpoint(name="x", url=receiver.url, secret="s")])
     submit_comment(article)
     assert WebhookDelivery.objects.count() == 0, "this process still trusts its copy"
-    cache.set(webhooks.VERSION_KEY, "changed-elsewhere", timeout=None)
+    cache_store.store().set_many({webhooks.VERSION_KEY: b"changed-elsewhere"}, None)
     submit_comment(article)
     assert WebhookDelivery.objects.count() == 1
 
@@ -531,7 +530,7 @@ def test_another_process_changing_endpoints_is_seen_through_the_shared_version(
     # the copy is kept for a moment, but the event's own read of the endpoints finds
     # it inactive, sends it nothing and drops the copy.
     WebhookEndpoint.objects.all().update(active=False)
-    cache.delete(webhooks.VERSION_KEY)
+    cache_store.store().delete(webhooks.VERSION_KEY)
     submit_comment(article)
     assert WebhookDelivery.objects.count() == 1
     WebhookEndpoint.objects.all().update(active=True)

@@ -542,7 +542,6 @@ def _apply(
         # The article as read under the row lock: a merge may have moved the
         # comment since the caller loaded it (articles/merging.py).
         comment.article_id = current["article_id"]
-        _update_published_count(comment, current["status"], target)
         if _publicly_visible(current["status"], target, action):
             read_cache.invalidate_article_on_commit(comment.article_id)
         changed = current["status"] != target or current["held_reason"] != updates.get(
@@ -561,6 +560,9 @@ def _apply(
         for name, value in updates.items():
             setattr(comment, name, value)
         hooks.comment_transitioned(comment, source=current["status"], target=target, action=action)
+        # Last before the commit: every transition on this article's comments waits
+        # for this row lock, so it is held for as short a time as possible.
+        _update_published_count(comment, current["status"], target)
         metrics.transition_applied(
             comment_id=comment.pk,
             article_id=comment.article_id,

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from articles.models import Article
 from comments import abuse, moderation, page_sql, prepared, read_cache, threads, tokens
+from comments.list_query import validate_list_query
 from comments.models import Comment
 from comments.request_context import client_ip
 from comments.serializers import (
@@ -104,9 +105,8 @@ class ArticleCommentsView(APIView):
         summary="Published comments of an article, threaded, cursor-paginated",
     )
     def get(self, request: Request, slug: str) -> HttpResponse:
-        query = CommentListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = read_cache.PageParams.from_validated(query.validated_data)
+        # CommentListQuerySerializer's exact rules without DRF's per-request field copies.
+        params = read_cache.PageParams.from_validated(validate_list_query(request.query_params))
         variant = params.variant(request.scheme, request.get_host())
         entry, _ = read_cache.page(slug, variant, lambda: self._page_body(request, slug, params))
         return read_cache.response(request.META, entry)

@@ -124,6 +124,9 @@ class RedisStore:
 
     def set_many(self, values: dict[str, bytes], ttl: int | None) -> None:
         try:
+            if ttl is None:  # one MSET: no pipeline to build (every publication does this)
+                self.client.mset({self.prefix + key: value for key, value in values.items()})
+                return
             pipe = self.client.pipeline(transaction=False)
             for key, value in values.items():
                 pipe.set(self.prefix + key, value, ex=ttl)

@@ -176,13 +176,13 @@ def invalidate_article_on_commit(article_id: int) -> None:
     """
     from articles.models import Article
 
-    def invalidate() -> None:
-        slug = Article.objects.filter(pk=article_id).values_list("slug", flat=True).first()
-        if slug is not None:
-            invalidate_slugs([slug])
-
-    invalidate()
-    transaction.on_commit(invalidate)
+    slug = Article.objects.filter(pk=article_id).values_list("slug", flat=True).first()
+    if slug is None:
+        return
+    # The slug read once serves both: renaming an article invalidates its old and
+    # new slug itself (articles/signals.py).
+    invalidate_slugs([slug])
+    transaction.on_commit(lambda: invalidate_slugs([slug]))
 
 
 def purge_articles_on_commit(article_ids: Iterable[int]) -> None:

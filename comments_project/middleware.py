@@ -6,8 +6,11 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 logger = logging.getLogger(__name__)
 
@@ -115,3 +118,20 @@ class ApiJsonErrorsMiddleware:
                     json_response[header] = response[header]
             return json_response
         return response
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's messages, with the storage built only when something uses it.
+
+    Only the console shows messages; the public API never does, and building the
+    cookie and session storages for every request cost 3 % of a cold read.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response  # never touched: nothing to store
+        return super().process_response(request, response)

@@ -75,13 +75,17 @@ class _LoggedCursor:
         return self.cursor.fetchall()
 
 
-def get_by(model: type[ModelT], field: str, value: object) -> ModelT | None:
-    """`model.objects.filter(field=value).first()` as a prepared statement on PostgreSQL
-    (any other database: the ORM). For look-ups on a unique field in hot paths."""
+def get_by(
+    model: type[ModelT], field: str, value: object, only: tuple[str, ...] | None = None
+) -> ModelT | None:
+    """`model.objects.filter(field=value).only(*only).first()` as a prepared statement
+    on PostgreSQL (any other database: the ORM). For look-ups on a unique field in
+    hot paths; a field left out is loaded when first read, as with `only`."""
     using = router.db_for_read(model)
     if connections[using].vendor != "postgresql":
-        return model.objects.using(using).filter(**{field: value}).first()
-    sql, names = _select_by_sql(model, field)
+        found = model.objects.using(using).filter(**{field: value})
+        return (found.only(*only) if only else found).first()
+    sql, names = _select_by_sql(model, field, only)
     with prepared_cursor(using) as cursor:
         cursor.execute(sql, [value])
         row = cursor.fetchone()
@@ -89,9 +93,11 @@ def get_by(model: type[ModelT], field: str, value: object) -> ModelT | None:
 
 
 @lru_cache(maxsize=16)
-def _select_by_sql(model: type[Model], field: str) -> tuple[str, list[str]]:
+def _select_by_sql(
+    model: type[Model], field: str, only: tuple[str, ...] | None
+) -> tuple[str, list[str]]:
     meta = model._meta
-    fields = meta.concrete_fields
+    fields = [f for f in meta.concrete_fields if only is None or f.primary_key or f.name in only]
     columns = ", ".join(connections["default"].ops.quote_name(f.column) for f in fields)
     where = connections["default"].ops.quote_name(meta.get_field(field).column)
     table = connections["default"].ops.quote_name(meta.db_table)

@@ -166,7 +166,7 @@ class ArticleCommentsView(APIView):
         summary="Submit a comment; it is checked before it is published",
     )
     def post(self, request: Request, slug: str) -> Response:
-        article = prepared.get_by(Article, "slug", slug)
+        article = prepared.get_by(Article, "slug", slug, only=("slug", "comments_open"))
         if article is None:
             raise Http404("No Article matches the given query.")
         if not article.comments_open:

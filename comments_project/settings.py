@@ -424,7 +424,7 @@ if not COMMENTS_TRUSTED_PROXIES.strip().isdigit():
 COMMENTS_SWEEP_AFTER_SECONDS = env_int("COMMENTS_SWEEP_AFTER_SECONDS", 60)
 # A web process collects the comments committed within this many milliseconds and
 # hands them to the workers as one message; 0 sends one message per comment.
-COMMENTS_DISPATCH_BATCH_MS = env_int("COMMENTS_DISPATCH_BATCH_MS", 5)
+COMMENTS_DISPATCH_BATCH_MS = env_int("COMMENTS_DISPATCH_BATCH_MS", 20)
 # Fast retries of one check before the comment is held as "spam check unavailable".
 COMMENTS_CHECK_RETRIES = env_int("COMMENTS_CHECK_RETRIES", 3)
 # First delay before a held-as-unavailable comment is checked again; doubles per

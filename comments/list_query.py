@@ -10,14 +10,13 @@ two identical; the serializer stays as the documented (OpenAPI) shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from rest_framework import fields as drf_fields
-from rest_framework.exceptions import ErrorDetail, ValidationError
-from rest_framework.settings import api_settings
+from rest_framework.exceptions import ValidationError
 from rest_framework.utils.formatting import lazy_format
 
 from comments.submit_input import (
@@ -26,10 +25,10 @@ from comments.submit_input import (
     _INTEGER_DECIMAL_SUFFIX,
     _INTEGER_MAX_STRING_LENGTH,
     _INTEGER_MESSAGES,
-    _NOT_A_MAPPING,
     _collect,
     _fail,
     _text,
+    require_mapping,
 )
 
 LIMIT_MIN = 1
@@ -46,13 +45,7 @@ def validate_list_query(query_params: object) -> dict[str, Any]:
     """`CommentListQuerySerializer(data=query_params).validated_data`, or its
     `.errors` as the `detail` of a raised ValidationError."""
     data = query_params
-    if not isinstance(data, Mapping):
-        if data is None:
-            # Serializer.errors' own wording for no data (not translated there either).
-            detail = ErrorDetail("No data provided", code="null")
-        else:
-            detail = _NOT_A_MAPPING.format(datatype=type(data).__name__)
-        raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [detail]}, code="invalid")
+    require_mapping(data)
     # Form input (a QueryDict): Field.get_value reads the last of repeated keys
     # and, as every field here is optional and not nullable, takes "" as absent.
     html = hasattr(data, "getlist")  # rest_framework.utils.html.is_html_input

@@ -148,26 +148,28 @@ def submit(
             if previous is None:
                 raise
             return previous
+    comment = Comment(
+        article=article,
+        author_name=author_name,
+        author_email=author_email,
+        author_url=author_url,
+        body=body,
+        body_html=render_body(body),
+        status=Status.PENDING,
+        ip_address=ip_address,
+        user_agent=user_agent[:500],
+        referrer=referrer[:500],
+        honeypot_tripped=honeypot_tripped,
+        next_check_at=_sweep_deadline(),
+        idempotency_key=idempotency_key or "",
+        idempotency_fingerprint=fingerprint,
+    )
     if (
         parent_id is None
         and idempotency_key is None
         and connections[Comment.objects.db].vendor == "postgresql"
         and hooks.submission_records_nothing(notify_replies=notify_replies)
     ):
-        comment = Comment(
-            article=article,
-            author_name=author_name,
-            author_email=author_email,
-            author_url=author_url,
-            body=body,
-            body_html=render_body(body),
-            status=Status.PENDING,
-            ip_address=ip_address,
-            user_agent=user_agent[:500],
-            referrer=referrer[:500],
-            honeypot_tripped=honeypot_tripped,
-            next_check_at=_sweep_deadline(),
-        )
         _insert_with_submitted_event(comment)
         _enqueue_check_on_commit(comment.pk)
         metrics.comment_submitted(comment)
@@ -179,25 +181,11 @@ def submit(
             # A savepoint, when there is a key: losing the race on it leaves the
             # transaction usable. Without a key nothing can collide.
             with transaction.atomic() if idempotency_key else nullcontext():
-                comment = Comment.objects.create(
-                    article=article,
-                    parent=parent,
-                    thread_id=(parent.thread_id or parent.pk) if parent else None,
-                    depth=parent.depth + 1 if parent else 0,
-                    author_name=author_name,
-                    author_email=author_email,
-                    author_url=author_url,
-                    body=body,
-                    body_html=render_body(body),
-                    status=Status.PENDING,
-                    ip_address=ip_address,
-                    user_agent=user_agent[:500],
-                    referrer=referrer[:500],
-                    honeypot_tripped=honeypot_tripped,
-                    next_check_at=_sweep_deadline(),
-                    idempotency_key=idempotency_key or "",
-                    idempotency_fingerprint=fingerprint,
-                )
+                if parent is not None:
+                    comment.parent = parent
+                    comment.thread_id = parent.thread_id or parent.pk
+                    comment.depth = parent.depth + 1
+                comment.save(force_insert=True)
         except IntegrityError:
             if idempotency_key is None:
                 raise

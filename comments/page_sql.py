@@ -27,7 +27,6 @@ from django.utils.dateparse import parse_datetime
 from comments.models import Comment
 from comments.prepared import prepared_cursor
 
-Status = Comment.Status
 _ORDERINGS = {("created_at", "id"): "ASC", ("-created_at", "-id"): "DESC"}
 
 
@@ -95,7 +94,7 @@ class TopLevelPage:
         self.after = (operator, when)
         return self
 
-    def __getitem__(self, window: slice) -> list[dict[str, Any]]:
+    def __getitem__(self, window: slice) -> list[TopLevelRow]:
         offset, stop = window.start or 0, window.stop
         shown = stop - offset - 1  # the paginator asks for one more row than it shows
         position_sql = f"AND c.created_at {self.after[0]} %(position)s" if self.after else ""

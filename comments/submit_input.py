@@ -73,16 +73,22 @@ _SKIP = object()  # the field is left out of the validated data (DRF's SkipField
 Validator = Callable[[Any], object]
 
 
+def require_mapping(data: object) -> None:
+    """Refuse what is not a mapping as a Serializer refuses it (its errors, its codes)."""
+    if isinstance(data, Mapping):
+        return
+    if data is None:
+        # Serializer.errors' own wording for no data (not translated there either).
+        detail = ErrorDetail("No data provided", code="null")
+    else:
+        detail = _NOT_A_MAPPING.format(datatype=type(data).__name__)
+    raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [detail]}, code="invalid")
+
+
 def validate_submission(data: object) -> dict[str, Any]:
     """`CommentSubmitSerializer(data=data).validated_data`, or its `.errors` as
     the `detail` of a raised ValidationError."""
-    if not isinstance(data, Mapping):
-        if data is None:
-            # Serializer.errors' own wording for a null body (not translated there either).
-            detail = ErrorDetail("No data provided", code="null")
-        else:
-            detail = _NOT_A_MAPPING.format(datatype=type(data).__name__)
-        raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [detail]}, code="invalid")
+    require_mapping(data)
     if is_html_input(data):
         data = _html_form_values(data)
 

@@ -17,10 +17,11 @@ import pytest
 from django.http import QueryDict
 from django.utils import translation
 from rest_framework import fields as drf_fields
-from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.exceptions import ValidationError
 
 from comments.list_query import LIST_QUERY_FIELDS, validate_list_query
 from comments.serializers import CommentListQuerySerializer
+from tests.parity import outcome, serializer_validation
 
 LONG_DIGITS = "9" * 1000
 
@@ -237,31 +238,7 @@ OTHER_DATA = [
 ]
 
 
-def shape(value: Any) -> Any:
-    if isinstance(value, dict):
-        return ("dict", [(key, shape(item)) for key, item in value.items()])
-    if isinstance(value, list):
-        return ("list", [shape(item) for item in value])
-    if isinstance(value, ErrorDetail):
-        return ("error", str(value), value.code)
-    return (type(value).__name__, value)
-
-
-def outcome(validate: Any, data: Any) -> tuple[Any, ...]:
-    """("valid", data) or ("invalid", errors) with every type, order and code kept."""
-    try:
-        return ("valid", shape(validate(data)))
-    except ValidationError as exc:
-        return ("invalid", shape(exc.detail))
-    except Exception as exc:  # the serializer may raise too: compare that
-        return ("raised", type(exc).__name__, str(exc))
-
-
-def by_serializer(data: Any) -> Any:
-    serializer = CommentListQuerySerializer(data=data)
-    if serializer.is_valid():
-        return serializer.validated_data
-    raise ValidationError(serializer.errors)
+by_serializer = serializer_validation(CommentListQuerySerializer)
 
 
 def assert_same_outcome(data: Any) -> tuple[Any, ...]:

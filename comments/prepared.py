@@ -76,12 +76,16 @@ class _LoggedCursor:
 
 
 def get_by(
-    model: type[ModelT], field: str, value: object, only: tuple[str, ...] | None = None
+    model: type[ModelT],
+    field: str,
+    value: object,
+    only: tuple[str, ...] | None = None,
+    using: str | None = None,
 ) -> ModelT | None:
     """`model.objects.filter(field=value).only(*only).first()` as a prepared statement
     on PostgreSQL (any other database: the ORM). For look-ups on a unique field in
     hot paths; a field left out is loaded when first read, as with `only`."""
-    using = router.db_for_read(model)
+    using = using or router.db_for_read(model)
     if connections[using].vendor != "postgresql":
         found = model.objects.using(using).filter(**{field: value})
         return (found.only(*only) if only else found).first()

@@ -112,21 +112,24 @@ class ArticleCommentsView(APIView):
         return read_cache.response(request.META, entry)
 
     def _page_body(self, request: Request, slug: str, params: read_cache.PageParams) -> bytes:
-        """The page as bytes: one statement on PostgreSQL (article, page and replies,
-        as JSON), else three queries (article with its count, page, replies)."""
+        """The page as bytes: the article, then on PostgreSQL one statement for the
+        page and its replies as JSON (else two queries and Python's JSON)."""
         paginator = self.pagination_class()
         # Links carry only the parameters that shape the page, so every spelling
         # of the same request shares one cached body.
         base_url = request.build_absolute_uri(request.path) + params.query_suffix()
         using = page_sql.read_alias()
         if page_sql.available(using):  # PostgreSQL writes the comments' JSON itself
-            source = page_sql.TopLevelPage(slug, using)
-            page = paginator.paginate_queryset(source, request, self)
-            if not source.article_found:
+            article = prepared.get_by(
+                Article, "slug", slug, only=("published_comment_count",), using=using
+            )
+            if article is None:
                 raise Http404("No Article matches the given query.")
+            source = page_sql.TopLevelPage(article.pk, using)
+            page = paginator.paginate_queryset(source, request, self)
             paginator.base_url = base_url
             return page_sql.page_bytes(
-                source.published_count,
+                article.published_comment_count,
                 paginator.get_next_link(),
                 paginator.get_previous_link(),
                 source.results_json(page),

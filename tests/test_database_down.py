@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
-from comments import moderation, tasks
+from comments import hooks, moderation, prepared, tasks
 from comments.models import Comment, CommentEvent
 from tests.factories import submit_comment
 
@@ -45,17 +45,33 @@ def test_a_read_while_the_database_is_down_is_a_503(api, monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_submit_that_loses_the_database_mid_transaction_is_a_503_and_writes_nothing(
-    api, article, monkeypatch
+@pytest.mark.parametrize("path", ["transactional", "one statement"])
+def test_a_submit_that_loses_the_database_while_writing_is_a_503_and_writes_nothing(
+    api, article, monkeypatch, path
 ):
-    """The comment row is INSERTed, then the audit row fails: the whole submit rolls back."""
+    """Transactional path: the comment row is INSERTed, then the audit row fails, and
+    the whole submit rolls back. One-statement path (PostgreSQL's common submission):
+    the statement that writes both fails."""
     checks_sent: list[int] = []
     monkeypatch.setattr(moderation, "_send_check", checks_sent.append)
 
-    def connection_lost(**kwargs):
+    def connection_lost(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(CommentEvent.objects, "create", connection_lost)
+    if path == "transactional":
+        monkeypatch.setattr(hooks, "submission_records_nothing", lambda **kwargs: False)
+        monkeypatch.setattr(CommentEvent, "save", connection_lost)
+    else:
+        if connection.vendor != "postgresql":
+            pytest.skip("the one-statement path is PostgreSQL's")
+        real_execute = prepared.PreparingCursor.execute
+
+        def lost_on_insert(self, query, params=None, **options):
+            if "INSERT INTO" in query:
+                connection_lost()
+            return real_execute(self, query, params, **options)
+
+        monkeypatch.setattr(prepared.PreparingCursor, "execute", lost_on_insert)
     response = api.post(
         f"/api/v1/articles/{article.slug}/comments/",
         {"author_name": "Ada", "author_email": "ada@example.com", "body": "Hello"},
@@ -64,7 +80,8 @@ def test_a_submit_that_loses_the_database_mid_transaction_is_a_503_and_writes_no
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert Comment.objects.count() == 0, "no comment without its audit row"
-    assert checks_sent == [], "nothing enqueued for a rolled-back comment"
+    assert CommentEvent.objects.count() == 0
+    assert checks_sent == [], "nothing enqueued for a comment that was not written"
 
 
 def test_a_check_that_loses_the_database_backs_off_and_resumes(standin, monkeypatch):

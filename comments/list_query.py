@@ -14,20 +14,15 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from django.core.validators import MaxValueValidator, MinValueValidator
 from rest_framework import fields as drf_fields
 from rest_framework.exceptions import ValidationError
-from rest_framework.utils.formatting import lazy_format
 
 from comments.submit_input import (
     _EMPTY,
     _FIELD_MESSAGES,
-    _INTEGER_DECIMAL_SUFFIX,
-    _INTEGER_MAX_STRING_LENGTH,
-    _INTEGER_MESSAGES,
-    _collect,
     _fail,
     _text,
+    integer_in_range,
     require_mapping,
 )
 
@@ -76,25 +71,7 @@ def _limit(value: Any) -> int:
     """IntegerField(min_value=LIMIT_MIN, max_value=LIMIT_MAX), given a value."""
     if value is None:
         raise _fail(_FIELD_MESSAGES["null"], "null")
-    if type(value) is str and value.isdecimal() and len(value) <= 3:
-        number = int(value)  # the usual "50": nothing for the regex to strip
-    else:
-        if isinstance(value, str) and len(value) > _INTEGER_MAX_STRING_LENGTH:
-            raise _fail(_INTEGER_MESSAGES["max_string_length"], "max_string_length")
-        try:
-            number = int(_INTEGER_DECIMAL_SUFFIX.sub("", str(value)))
-        except (ValueError, TypeError):
-            raise _fail(_INTEGER_MESSAGES["invalid"], "invalid") from None
-    if LIMIT_MIN <= number <= LIMIT_MAX:
-        return number
-    errors: list[Any] = []
-    if number > LIMIT_MAX:
-        message = lazy_format(_INTEGER_MESSAGES["max_value"], max_value=LIMIT_MAX)
-        _collect(MaxValueValidator(LIMIT_MAX, message=message), number, errors)
-    if number < LIMIT_MIN:
-        message = lazy_format(_INTEGER_MESSAGES["min_value"], min_value=LIMIT_MIN)
-        _collect(MinValueValidator(LIMIT_MIN, message=message), number, errors)
-    raise ValidationError(errors)
+    return integer_in_range(value, LIMIT_MIN, LIMIT_MAX)
 
 
 def _order(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import fields
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.serializers import Serializer
 
@@ -39,3 +40,13 @@ def serializer_validation(serializer_class: type[Serializer]) -> Any:
         raise ValidationError(serializer.errors)
 
     return validate
+
+
+def forbid_drf_fields(monkeypatch: Any) -> None:
+    """Make building or copying any DRF field fail the test."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a DRF field was built")
+
+    monkeypatch.setattr(fields.Field, "__init__", refuse)
+    monkeypatch.setattr(fields.Field, "__deepcopy__", refuse)

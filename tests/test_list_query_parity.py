@@ -21,7 +21,7 @@ from rest_framework.exceptions import ValidationError
 
 from comments.list_query import LIST_QUERY_FIELDS, validate_list_query
 from comments.serializers import CommentListQuerySerializer
-from tests.parity import outcome, serializer_validation
+from tests.parity import forbid_drf_fields, outcome, serializer_validation
 
 LONG_DIGITS = "9" * 1000
 
@@ -338,11 +338,7 @@ def test_messages_follow_the_active_language_like_the_serializer(language: str) 
 
 
 def test_validation_instantiates_no_drf_field(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("a DRF field was built")
-
-    monkeypatch.setattr(drf_fields.Field, "__init__", refuse)
-    monkeypatch.setattr(drf_fields.Field, "__deepcopy__", refuse)
+    forbid_drf_fields(monkeypatch)
     assert validate_list_query(QueryDict("limit=50&order=oldest&cursor=c")) == {
         "limit": 50,
         "order": "oldest",

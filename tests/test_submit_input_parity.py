@@ -19,7 +19,7 @@ from rest_framework.exceptions import ValidationError
 
 from comments.serializers import BODY_MAX_LENGTH, MAX_ID, CommentSubmitSerializer
 from comments.submit_input import SUBMISSION_FIELDS, validate_submission
-from tests.parity import outcome, serializer_validation
+from tests.parity import forbid_drf_fields, outcome, serializer_validation
 
 MISSING = object()
 
@@ -391,11 +391,7 @@ def test_messages_follow_the_active_language_like_the_serializer(language: str) 
 
 
 def test_validation_instantiates_no_drf_field(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("a DRF field was built")
-
-    monkeypatch.setattr(drf_fields.Field, "__init__", refuse)
-    monkeypatch.setattr(drf_fields.Field, "__deepcopy__", refuse)
+    forbid_drf_fields(monkeypatch)
     validate_submission(dict(VALID, parent=2, author_url="https://x.example", website=""))
     with pytest.raises(ValidationError):
         validate_submission({"author_name": None, "parent": "x", "notify_replies": "?"})

@@ -717,5 +717,12 @@ def test_a_comment_through_the_api_and_a_real_worker_reaches_the_receiver_signed
     assert sorted(p["type"] for p in payloads) == ["comment.published", "comment.submitted"]
     assert {p["data"]["comment"]["id"] for p in payloads} == {comment_id}
     assert all("author_email" not in p["data"]["comment"] for p in payloads)
+    # The worker records a delivery's outcome after the receiver has answered it.
+    wait_for(
+        lambda: (
+            set(WebhookDelivery.objects.values_list("status", flat=True)) == {Delivery.SUCCEEDED}
+        ),
+        timeout=30,
+    )
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {Delivery.SUCCEEDED}
     wait_until_worker_idle()

@@ -1,4 +1,5 @@
-"""Prepared statements for the few hot statements of the public API (PostgreSQL only)."""
+"""Prepared statements for the hot statements: the public API's page and submit, and
+the spam check's reads and transition (PostgreSQL; any other database gets the ORM)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, TypeVar
 
 from django.db import connections, router
 from django.db.backends.postgresql.base import ServerBindingCursor
-from django.db.models import Model
+from django.db.models import AutoField, F, Model
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -71,6 +72,10 @@ class _LoggedCursor:
     def fetchone(self) -> tuple[Any, ...] | None:
         return self.cursor.fetchone()
 
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount
+
     def fetchall(self) -> list[tuple[Any, ...]]:
         return self.cursor.fetchall()
 
@@ -96,14 +101,191 @@ def get_by(
     return None if row is None else model.from_db(using, names, row)
 
 
+def first(model: type[ModelT], using: str | None = None) -> ModelT | None:
+    """`model.objects.order_by("pk").first()` as a prepared statement on PostgreSQL
+    (a singleton row such as the moderation rules, read by every check)."""
+    using = using or router.db_for_read(model)
+    if connections[using].vendor != "postgresql":
+        return model.objects.using(using).order_by("pk").first()
+    sql, names = _select_by_sql(model, None, None)
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return None if row is None else model.from_db(using, names, row)
+
+
 @lru_cache(maxsize=16)
 def _select_by_sql(
-    model: type[Model], field: str, only: tuple[str, ...] | None
+    model: type[Model], field: str | None, only: tuple[str, ...] | None
 ) -> tuple[str, list[str]]:
     meta = model._meta
+    quote = connections["default"].ops.quote_name
     fields = [f for f in meta.concrete_fields if only is None or f.primary_key or f.name in only]
-    columns = ", ".join(connections["default"].ops.quote_name(f.column) for f in fields)
-    where = connections["default"].ops.quote_name(meta.get_field(field).column)
-    table = connections["default"].ops.quote_name(meta.db_table)
-    sql = f"SELECT {columns} FROM {table} WHERE {where} = %s LIMIT 1"  # noqa: S608 (names from the model)
+    columns = ", ".join(quote(f.column) for f in fields)
+    table = quote(meta.db_table)
+    if field is None:
+        sql = f"SELECT {columns} FROM {table} ORDER BY {quote(meta.pk.column)} LIMIT 1"  # noqa: S608 (names from the model)
+    else:
+        where = quote(meta.get_field(field).column)
+        sql = f"SELECT {columns} FROM {table} WHERE {where} = %s LIMIT 1"  # noqa: S608 (names from the model)
     return sql, [f.attname for f in fields]
+
+
+def exists(model: type[Model], where: dict[str, object], using: str | None = None) -> bool:
+    """`model.objects.filter(**where).exists()` as a prepared statement on PostgreSQL.
+    A list or tuple in `where` means IN, `None` means IS NULL. For the guard of a
+    rarer, richer ORM query on a hot path."""
+    using = using or router.db_for_read(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        lookups = {}
+        for name, value in where.items():
+            if value is None:
+                lookups[f"{name}__isnull"] = True
+            elif isinstance(value, list | tuple):
+                lookups[f"{name}__in"] = value
+            else:
+                lookups[name] = value
+        return model.objects.using(using).filter(**lookups).exists()
+    shape = tuple(
+        (name, -1 if value is None else len(value) if isinstance(value, list | tuple) else 0)
+        for name, value in where.items()
+    )
+    params: list[object] = []
+    for name, value in where.items():
+        model_field = model._meta.get_field(name)
+        values = value if isinstance(value, list | tuple) else [] if value is None else [value]
+        params += [model_field.get_db_prep_value(item, connection) for item in values]
+    with prepared_cursor(using) as cursor:
+        cursor.execute(_exists_sql(model, shape), params)
+        return cursor.fetchone() is not None
+
+
+@lru_cache(maxsize=64)
+def _exists_sql(model: type[Model], shape: tuple[tuple[str, int], ...]) -> str:
+    quote = connections["default"].ops.quote_name
+    conditions = []
+    for name, size in shape:
+        column = quote(model._meta.get_field(name).column)
+        if size < 0:
+            conditions.append(f"{column} IS NULL")
+        elif size == 0:
+            conditions.append(f"{column} = %s")
+        else:
+            conditions.append(f"{column} IN ({', '.join(['%s'] * size)})")
+    return f"SELECT 1 FROM {quote(model._meta.db_table)} WHERE {' AND '.join(conditions)} LIMIT 1"  # noqa: S608 (names from the model)
+
+
+def update_where(
+    model: type[Model],
+    where: dict[str, object],
+    values: dict[str, object],
+    using: str | None = None,
+) -> int:
+    """`model.objects.filter(**where).update(**values)` as a prepared statement on
+    PostgreSQL; returns the number of rows changed. Names are field names (a foreign
+    key takes an instance or its id under its attname); `None` in `where` means IS
+    NULL. Values are prepared as QuerySet.update prepares them. For the transitions a
+    worker applies on every check, where compiling the ORM query cost more than
+    running it."""
+    using = using or router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        lookups = {
+            (f"{name}__isnull" if value is None else name): (True if value is None else value)
+            for name, value in where.items()
+        }
+        return model.objects.using(using).filter(**lookups).update(**values)
+    meta = model._meta
+    sql = _update_sql(model, tuple(values), tuple((name, where[name] is None) for name in where))
+    params = []
+    for name, value in values.items():
+        model_field = meta.get_field(name)
+        if hasattr(value, "prepare_database_save"):  # a model instance for a foreign key
+            value = value.prepare_database_save(model_field)
+        params.append(model_field.get_db_prep_save(value, connection=connection))
+    for name, value in where.items():
+        if value is not None:
+            params.append(meta.get_field(name).get_db_prep_value(value, connection))
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+@lru_cache(maxsize=64)
+def _update_sql(
+    model: type[Model], names: tuple[str, ...], where: tuple[tuple[str, bool], ...]
+) -> str:
+    meta = model._meta
+    quote = connections["default"].ops.quote_name
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in names)
+    conditions = " AND ".join(
+        f"{quote(meta.get_field(name).column)} " + ("IS NULL" if is_null else "= %s")
+        for name, is_null in where
+    )
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {conditions}"  # noqa: S608 (names from the model)
+
+
+def add_to(
+    model: type[Model], pk: object, field: str, delta: int, using: str | None = None
+) -> None:
+    """`UPDATE ... SET field = field + delta WHERE pk = pk`, prepared on PostgreSQL."""
+    using = using or router.db_for_write(model)
+    if connections[using].vendor != "postgresql":
+        model.objects.using(using).filter(pk=pk).update(**{field: F(field) + delta})
+        return
+    meta = model._meta
+    quote = connections[using].ops.quote_name
+    column = quote(meta.get_field(field).column)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {column} = {column} + %s "  # noqa: S608 (names from the model)
+        f"WHERE {quote(meta.pk.column)} = %s"
+    )
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, [delta, pk])
+
+
+def insert(instance: Model, using: str | None = None) -> None:
+    """INSERT `instance` as `save()` would for a new row (defaults, auto_now_add), as a
+    prepared statement on PostgreSQL, and set its primary key. Sends no signals: for
+    rows that have no receivers, such as the audit events."""
+    model = type(instance)
+    using = using or router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        instance.save(using=using, force_insert=True)
+        return
+    columns, params = insert_columns(instance, connection)
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns[0]}) VALUES ({columns[1]}) "  # noqa: S608 (names from the model)
+        f"RETURNING {quote(model._meta.pk.column)}"
+    )
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, params)
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = using
+
+
+def insert_columns(
+    instance: Model,
+    connection: Any,
+    expressions: dict[str, str] | None = None,
+) -> tuple[tuple[str, str], list[object]]:
+    """("col, col, ...", "%s, expr, ...") and the parameters of an INSERT of `instance`:
+    every concrete field but the auto primary key, prepared as Model.save prepares it
+    (defaults, auto_now_add); `expressions` puts SQL in place of some attnames."""
+    expressions = expressions or {}
+    columns, values, params = [], [], []
+    for model_field in instance._meta.local_concrete_fields:
+        if model_field.primary_key and isinstance(model_field, AutoField):
+            continue
+        columns.append(connection.ops.quote_name(model_field.column))
+        if model_field.attname in expressions:
+            values.append(expressions[model_field.attname])
+            continue
+        values.append("%s")
+        value = model_field.pre_save(instance, add=True)
+        params.append(model_field.get_db_prep_save(value, connection=connection))
+    return (", ".join(columns), ", ".join(values)), params

@@ -170,15 +170,17 @@ def invalidate_slugs(slugs: Iterable[str]) -> None:
         logger.error("could not invalidate cached reads of %s", sorted(set(slugs)))
 
 
-def invalidate_article_on_commit(article_id: int) -> None:
+def invalidate_article_on_commit(article_id: int, slug: str | None = None) -> None:
     """Invalidate the article's cached reads now and again once the transaction commits.
 
     After commit is what guarantees freshness for everyone; the immediate one lets
     code later in the same transaction (and tests run inside one) read its own change.
+    A caller that has just read the article's slug under the transaction passes it.
     """
     from articles.models import Article
 
-    slug = Article.objects.filter(pk=article_id).values_list("slug", flat=True).first()
+    if slug is None:
+        slug = Article.objects.filter(pk=article_id).values_list("slug", flat=True).first()
     if slug is None:
         return
     # The slug read once serves both: renaming an article invalidates its old and

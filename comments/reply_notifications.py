@@ -41,7 +41,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from comments import moderation
+from comments import moderation, prepared
 from comments.models import Comment, NotificationAddress, ReplySubscription, SideEffect
 from comments.notifications import (
     body_text,
@@ -99,6 +99,10 @@ def on_transition(comment: Comment, *, source: str, target: str) -> None:
     if target != Status.PUBLISHED or source == Status.PUBLISHED:
         return
     ids = [comment.pk] + ([comment.parent_id] if comment.parent_id else [])
+    # Most publications have no subscription to act on: a prepared probe says so
+    # cheaply (a worker publishes on every passing check).
+    if not prepared.exists(ReplySubscription, {"comment_id": ids, "unsubscribed_at": None}):
+        return
     subscriptions = ReplySubscription.objects.filter(
         comment_id__in=ids, unsubscribed_at__isnull=True
     ).select_related("address")

@@ -9,6 +9,7 @@ from functools import cached_property
 
 from django.conf import settings
 
+from comments import prepared
 from comments.models import Comment, HoldReason, ModerationRules
 from comments.rendering import url_like_tokens
 
@@ -38,7 +39,7 @@ class EffectiveRules:
 
     @classmethod
     def load(cls) -> EffectiveRules:
-        row = ModerationRules.objects.order_by("pk").first() or ModerationRules()
+        row = prepared.first(ModerationRules) or ModerationRules()
         return cls(
             moderation_words=_lines(row.moderation_words),
             disallowed_words=_lines(row.disallowed_words),

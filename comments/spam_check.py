@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from comments import akismet_client, moderation
+from articles.models import Article
+from comments import akismet_client, moderation, prepared
 from comments.akismet_client import AkismetKeyInvalid, AkismetUnavailable, CheckResult
 from comments.models import Comment, CommentEvent, HoldReason, SideEffect
 from comments.moderation import CheckOutcome
@@ -92,8 +93,8 @@ def check(comment_id: int, *, retrying: bool = False) -> str:
     Raises AkismetUnavailable for the caller (the task) to retry; an invalid
     key holds the comment at once.
     """
-    comment = Comment.objects.select_related("article").filter(pk=comment_id).first()
-    if comment is None or comment.status != Status.PENDING:
+    comment = _load_pending(comment_id)
+    if comment is None:
         return "skipped"
     rules = EffectiveRules.load()
     spam_reason = rules.spam_reason(comment)
@@ -119,6 +120,16 @@ def check(comment_id: int, *, retrying: bool = False) -> str:
         logger.error("Akismet refused the key; comment %s is held: %s", comment_id, exc)
         return hold_unavailable(comment_id, str(exc), key_invalid=True)
     return _record(comment, decide(comment, result, rules))
+
+
+def _load_pending(comment_id: int) -> Comment | None:
+    """The comment with its article, if it is still pending. Prepared statements on
+    PostgreSQL: a worker runs this for every check (issue 7)."""
+    comment = prepared.get_by(Comment, "id", comment_id)
+    if comment is None or comment.status != Status.PENDING:
+        return None
+    comment.article = prepared.get_by(Article, "id", comment.article_id)
+    return comment
 
 
 def _record(comment: Comment, outcome: CheckOutcome, *, recheck: bool = False) -> str:

@@ -9,7 +9,18 @@ from typing import Any, TypeVar
 
 from django.db import connections, router
 from django.db.backends.postgresql.base import ServerBindingCursor
-from django.db.models import AutoField, F, Model
+from django.db.models import (
+    AutoField,
+    BooleanField,
+    CharField,
+    EmailField,
+    F,
+    Field,
+    Model,
+    SlugField,
+    TextField,
+    URLField,
+)
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -276,16 +287,46 @@ def insert_columns(
     """("col, col, ...", "%s, expr, ...") and the parameters of an INSERT of `instance`:
     every concrete field but the auto primary key, prepared as Model.save prepares it
     (defaults, auto_now_add); `expressions` puts SQL in place of some attnames."""
-    expressions = expressions or {}
-    columns, values, params = [], [], []
-    for model_field in instance._meta.local_concrete_fields:
+    columns, fields = _insert_plan(
+        type(instance), tuple(sorted((expressions or {}).items())), connection.vendor
+    )
+    params = []
+    for model_field, plain_type, plain_pre_save in fields:
+        if plain_pre_save:
+            value = getattr(instance, model_field.attname)
+        else:
+            value = model_field.pre_save(instance, add=True)
+        if plain_type is not None and (value is None or type(value) is plain_type):
+            params.append(value)  # what get_db_prep_save would return, without the calls
+        else:
+            params.append(model_field.get_db_prep_save(value, connection=connection))
+    return columns, params
+
+
+# Field classes whose get_db_prep_save returns a value of this type (or None) unchanged.
+_PLAIN_TYPES: dict[type[Field], type] = {
+    CharField: str, TextField: str, EmailField: str, URLField: str, SlugField: str,
+    BooleanField: bool,
+}  # fmt: skip
+
+
+@lru_cache(maxsize=32)
+def _insert_plan(
+    model: type[Model], expressions: tuple[tuple[str, str], ...], vendor: str
+) -> tuple[tuple[str, str], tuple[tuple[Field, type | None, bool], ...]]:
+    """The column list, the VALUES list and, for each bound field, how to read and
+    prepare its value: worked out once per model, not for every submit (issue 7)."""
+    quote = connections["default"].ops.quote_name
+    sql_for = dict(expressions)
+    columns, values, fields = [], [], []
+    for model_field in model._meta.local_concrete_fields:
         if model_field.primary_key and isinstance(model_field, AutoField):
             continue
-        columns.append(connection.ops.quote_name(model_field.column))
-        if model_field.attname in expressions:
-            values.append(expressions[model_field.attname])
+        columns.append(quote(model_field.column))
+        if model_field.attname in sql_for:
+            values.append(sql_for[model_field.attname])
             continue
         values.append("%s")
-        value = model_field.pre_save(instance, add=True)
-        params.append(model_field.get_db_prep_save(value, connection=connection))
-    return (", ".join(columns), ", ".join(values)), params
+        plain_pre_save = type(model_field).pre_save is Field.pre_save
+        fields.append((model_field, _PLAIN_TYPES.get(type(model_field)), plain_pre_save))
+    return (", ".join(columns), ", ".join(values)), tuple(fields)

@@ -158,3 +158,38 @@ def test_a_moderator_decision_still_goes_through_the_same_transition(article):
         moderator.pk,
         "rude",
     )
+
+
+def test_insert_columns_prepares_each_value_as_django_does(article):
+    """The shortcut for plain text and boolean fields gives what get_db_prep_save gives,
+    and every other field (dates, JSON, addresses, lazy strings) still goes through it."""
+    from django.utils.translation import gettext_lazy
+
+    comment = Comment(
+        article=article,
+        author_name=gettext_lazy("Ada"),  # a lazy string takes Django's own path
+        author_email="ada@example.com",
+        author_url="",
+        body="Hello",
+        body_html="<p>Hello</p>",
+        status=Status.PENDING,
+        ip_address="203.0.113.9",
+        user_agent="Mozilla/5.0",
+        referrer="",
+        honeypot_tripped=True,
+        next_check_at=moderation._sweep_deadline(),
+        akismet_payload={"a": 1},
+    )
+    _, params = prepared.insert_columns(comment, connection)  # sets created_at once
+    fields = [
+        f
+        for f in Comment._meta.local_concrete_fields
+        if not (f.primary_key and f.get_internal_type().endswith("AutoField"))
+    ]
+    expected = [f.get_db_prep_save(getattr(comment, f.attname), connection) for f in fields]
+
+    def comparable(value):
+        return getattr(value, "obj", value)  # psycopg's Jsonb wraps the object
+
+    assert [comparable(v) for v in params] == [comparable(v) for v in expected]
+    assert params[[f.attname for f in fields].index("author_name")] == "Ada"

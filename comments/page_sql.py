@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from collections import defaultdict
 from functools import lru_cache
-from typing import Any
+from operator import itemgetter
 
 from django.db import connections, router
 from django.utils.dateparse import parse_datetime
@@ -42,8 +42,8 @@ def read_alias() -> str:
 _TOP_LEVEL, _REPLY = 1, 2
 
 
-def _row_order(row: tuple[Any, ...]) -> tuple[int, int]:
-    return row[0], row[6]
+# Rows in order of kind, then of each kind's sequence number (a C-level key).
+_row_order = itemgetter(0, 6)
 
 
 class TopLevelRow:
@@ -121,11 +121,14 @@ class TopLevelPage:
             children[parent_id].append((comment_id, published, fragment))
 
         def render(comment_id: int, published: bool, fragment: str) -> str | None:
-            shown = [
-                text
-                for text in (render(*child) for child in children.get(comment_id, ()))
-                if text is not None
-            ]
+            replies = children.get(comment_id)
+            if replies is None:  # most comments: no generator or list to build
+                return f'{fragment}"replies":[]}}' if published else None
+            shown = []
+            for reply in replies:
+                text = render(*reply)
+                if text is not None:
+                    shown.append(text)
             if not published and not shown:
                 return None
             return f'{fragment}"replies":[{",".join(shown)}]}}'

@@ -75,7 +75,8 @@ class TopLevelPage:
         self.using = using
         self.direction = "ASC"
         self.after: tuple[str, dt.datetime] | None = None
-        self._replies: list[tuple[int, int, bool, str]] = []
+        # The visible replies by parent id, each list in order of creation.
+        self._children: defaultdict[int, list[tuple[int, bool, str]]] = defaultdict(list)
         self._top: dict[int, tuple[bool, str]] = {}
 
     def order_by(self, *fields: str) -> TopLevelPage:
@@ -106,19 +107,18 @@ class TopLevelPage:
         # costs less than in PostgreSQL).
         rows.sort(key=_row_order)
         page: list[TopLevelRow] = []
-        for kind, comment_id, number, published, created_at, fragment, _ in rows:
+        children = self._children
+        for kind, comment_id, parent_id, published, created_at, fragment, _ in rows:
             if kind == _TOP_LEVEL:
                 page.append(TopLevelRow(comment_id, created_at))
                 self._top[comment_id] = (published, fragment)
             else:
-                self._replies.append((comment_id, number, published, fragment))
+                children[parent_id].append((comment_id, published, fragment))
         return page
 
     def results_json(self, page: list[TopLevelRow]) -> str:
         """The `results` array of `page` (the rows the paginator kept, in its order)."""
-        children: dict[int, list[tuple[int, bool, str]]] = defaultdict(list)
-        for comment_id, parent_id, published, fragment in self._replies:
-            children[parent_id].append((comment_id, published, fragment))
+        children = self._children
 
         def render(comment_id: int, published: bool, fragment: str) -> str | None:
             replies = children.get(comment_id)

@@ -77,7 +77,7 @@ class TopLevelPage:
         self.after: tuple[str, dt.datetime] | None = None
         # The visible replies by parent id, each list in order of creation.
         self._children: defaultdict[int, list[tuple[int, bool, str]]] = defaultdict(list)
-        self._top: dict[int, tuple[bool, str]] = {}
+        self._top: dict[int, str] = {}  # the top-level fragments by id
 
     def order_by(self, *fields: str) -> TopLevelPage:
         self.direction = _ORDERINGS[fields]
@@ -111,7 +111,7 @@ class TopLevelPage:
         for kind, comment_id, parent_id, published, created_at, fragment, _ in rows:
             if kind == _TOP_LEVEL:
                 page.append(TopLevelRow(comment_id, created_at))
-                self._top[comment_id] = (published, fragment)
+                self._top[comment_id] = fragment
             else:
                 children[parent_id].append((comment_id, published, fragment))
         return page
@@ -120,25 +120,25 @@ class TopLevelPage:
         """The `results` array of `page` (the rows the paginator kept, in its order)."""
         children = self._children
 
-        def render(comment_id: int, published: bool, fragment: str) -> str | None:
-            replies = children.get(comment_id)
-            if replies is None:  # most comments: no generator or list to build
-                return f'{fragment}"replies":[]}}' if published else None
+        def render_replies(comment_id: int) -> list[str]:
+            """The JSON of the comment's visible replies, each with its own replies.
+            Most replies have none: those are written here without a call."""
             shown = []
-            for reply in replies:
-                text = render(*reply)
-                if text is not None:
-                    shown.append(text)
-            if not published and not shown:
-                return None
-            return f'{fragment}"replies":[{",".join(shown)}]}}'
+            for reply_id, published, fragment in children.get(comment_id, ()):
+                if reply_id in children:
+                    nested = render_replies(reply_id)
+                    if published or nested:
+                        shown.append(f'{fragment}"replies":[{",".join(nested)}]}}')
+                elif published:
+                    shown.append(f'{fragment}"replies":[]}}')
+            return shown
 
         items = []
         for row in page:
-            published, fragment = self._top[row.id]
+            fragment = self._top[row.id]
             # A top-level comment on the page is shown even when removed: it was
             # chosen because a published reply hangs under it somewhere.
-            items.append(render(row.id, published, fragment) or f'{fragment}"replies":[]}}')
+            items.append(f'{fragment}"replies":[{",".join(render_replies(row.id))}]}}')
         return f"[{','.join(items)}]"
 
 

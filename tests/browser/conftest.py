@@ -12,6 +12,7 @@ import http.server
 import os
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ import pytest
 from tests.akismet_fixtures import TEST_KEY
 from tests.processes import app_env, running_process, web_args
 from tests.worker_fixtures import ROOT, _database_url
+from tests.worker_idle import wait_until_worker_idle
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -114,6 +116,21 @@ def embed_origins(tmp_path_factory) -> Iterator[SimpleNamespace]:
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def worker_idle_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Let the worker finish the checks a browser test set off before its tables are
+    flushed. A test may end right after its comment was accepted; the check then
+    runs while TRUNCATE takes its locks, and the two deadlock (seen in a full run)."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up first, so flushed after this
+    yield
+    time.sleep(0.2)  # the web server's dispatcher sends what it collected (20 ms batches)
+    wait_until_worker_idle()
 
 
 @pytest.fixture(scope="session")

@@ -143,37 +143,81 @@ def _select_by_sql(
 
 
 def exists(model: type[Model], where: dict[str, object], using: str | None = None) -> bool:
-    """`model.objects.filter(**where).exists()` as a prepared statement on PostgreSQL.
-    A list or tuple in `where` means IN, `None` means IS NULL. For the guard of a
-    rarer, richer ORM query on a hot path."""
+    """`model.objects.filter(**where).exists()` as a prepared statement on PostgreSQL
+    (see `_conditions` for `where`). For the guard of a rarer, richer ORM query on a
+    hot path."""
     using = using or router.db_for_read(model)
     connection = connections[using]
     if connection.vendor != "postgresql":
-        lookups = {}
-        for name, value in where.items():
-            if value is None:
-                lookups[f"{name}__isnull"] = True
-            elif isinstance(value, list | tuple):
-                lookups[f"{name}__in"] = value
-            else:
-                lookups[name] = value
-        return model.objects.using(using).filter(**lookups).exists()
-    shape = tuple(
-        (name, -1 if value is None else len(value) if isinstance(value, list | tuple) else 0)
-        for name, value in where.items()
-    )
-    params: list[object] = []
-    for name, value in where.items():
-        model_field = model._meta.get_field(name)
-        values = value if isinstance(value, list | tuple) else [] if value is None else [value]
-        params += [model_field.get_db_prep_value(item, connection) for item in values]
+        return model.objects.using(using).filter(**_orm_lookups(where)).exists()
+    shape, params = _conditions(model, where, connection)
+    sql = f"SELECT 1 FROM {_table(model)} WHERE {_where_sql(model, shape)} LIMIT 1"  # noqa: S608 (names from the model)
     with prepared_cursor(using) as cursor:
-        cursor.execute(_exists_sql(model, shape), params)
+        cursor.execute(sql, params)
         return cursor.fetchone() is not None
 
 
+def update_where(
+    model: type[Model],
+    where: dict[str, object],
+    values: dict[str, object],
+    using: str | None = None,
+) -> int:
+    """`model.objects.filter(**where).update(**values)` as a prepared statement on
+    PostgreSQL (see `_conditions` for `where`); returns the number of rows changed.
+    Values are prepared as QuerySet.update prepares them (a foreign key takes an
+    instance, or its id under its attname). For the transitions a worker applies on
+    every check, where compiling the ORM query cost more than running it."""
+    using = using or router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return model.objects.using(using).filter(**_orm_lookups(where)).update(**values)
+    meta = model._meta
+    params = []
+    for name, value in values.items():
+        model_field = meta.get_field(name)
+        if hasattr(value, "prepare_database_save"):  # a model instance for a foreign key
+            value = value.prepare_database_save(model_field)
+        params.append(model_field.get_db_prep_save(value, connection=connection))
+    shape, where_params = _conditions(model, where, connection)
+    sql = _update_sql(model, tuple(values), shape)
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, params + where_params)
+        return cursor.rowcount
+
+
+def _conditions(
+    model: type[Model], where: dict[str, object], connection: Any
+) -> tuple[tuple[tuple[str, int], ...], list[object]]:
+    """The shape of `where` (per field: -1 for IS NULL, 0 for =, n for IN of n values)
+    and its parameters. `where` names fields; a list or tuple means IN, None IS NULL."""
+    shape, params = [], []
+    for name, value in where.items():
+        if value is None:
+            shape.append((name, -1))
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        shape.append((name, len(values) if isinstance(value, list | tuple) else 0))
+        model_field = model._meta.get_field(name)
+        params += [model_field.get_db_prep_value(item, connection) for item in values]
+    return tuple(shape), params
+
+
+def _orm_lookups(where: dict[str, object]) -> dict[str, object]:
+    """The same conditions as ORM lookups, for the other databases."""
+    lookups: dict[str, object] = {}
+    for name, value in where.items():
+        if value is None:
+            lookups[f"{name}__isnull"] = True
+        elif isinstance(value, list | tuple):
+            lookups[f"{name}__in"] = value
+        else:
+            lookups[name] = value
+    return lookups
+
+
 @lru_cache(maxsize=64)
-def _exists_sql(model: type[Model], shape: tuple[tuple[str, int], ...]) -> str:
+def _where_sql(model: type[Model], shape: tuple[tuple[str, int], ...]) -> str:
     quote = connections["default"].ops.quote_name
     conditions = []
     for name, size in shape:
@@ -184,57 +228,20 @@ def _exists_sql(model: type[Model], shape: tuple[tuple[str, int], ...]) -> str:
             conditions.append(f"{column} = %s")
         else:
             conditions.append(f"{column} IN ({', '.join(['%s'] * size)})")
-    return f"SELECT 1 FROM {quote(model._meta.db_table)} WHERE {' AND '.join(conditions)} LIMIT 1"  # noqa: S608 (names from the model)
-
-
-def update_where(
-    model: type[Model],
-    where: dict[str, object],
-    values: dict[str, object],
-    using: str | None = None,
-) -> int:
-    """`model.objects.filter(**where).update(**values)` as a prepared statement on
-    PostgreSQL; returns the number of rows changed. Names are field names (a foreign
-    key takes an instance or its id under its attname); `None` in `where` means IS
-    NULL. Values are prepared as QuerySet.update prepares them. For the transitions a
-    worker applies on every check, where compiling the ORM query cost more than
-    running it."""
-    using = using or router.db_for_write(model)
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        lookups = {
-            (f"{name}__isnull" if value is None else name): (True if value is None else value)
-            for name, value in where.items()
-        }
-        return model.objects.using(using).filter(**lookups).update(**values)
-    meta = model._meta
-    sql = _update_sql(model, tuple(values), tuple((name, where[name] is None) for name in where))
-    params = []
-    for name, value in values.items():
-        model_field = meta.get_field(name)
-        if hasattr(value, "prepare_database_save"):  # a model instance for a foreign key
-            value = value.prepare_database_save(model_field)
-        params.append(model_field.get_db_prep_save(value, connection=connection))
-    for name, value in where.items():
-        if value is not None:
-            params.append(meta.get_field(name).get_db_prep_value(value, connection))
-    with prepared_cursor(using) as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return " AND ".join(conditions)
 
 
 @lru_cache(maxsize=64)
 def _update_sql(
-    model: type[Model], names: tuple[str, ...], where: tuple[tuple[str, bool], ...]
+    model: type[Model], names: tuple[str, ...], shape: tuple[tuple[str, int], ...]
 ) -> str:
-    meta = model._meta
     quote = connections["default"].ops.quote_name
-    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in names)
-    conditions = " AND ".join(
-        f"{quote(meta.get_field(name).column)} " + ("IS NULL" if is_null else "= %s")
-        for name, is_null in where
-    )
-    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {conditions}"  # noqa: S608 (names from the model)
+    assignments = ", ".join(f"{quote(model._meta.get_field(name).column)} = %s" for name in names)
+    return f"UPDATE {_table(model)} SET {assignments} WHERE {_where_sql(model, shape)}"  # noqa: S608 (names from the model)
+
+
+def _table(model: type[Model]) -> str:
+    return connections["default"].ops.quote_name(model._meta.db_table)
 
 
 def add_to(

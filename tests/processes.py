@@ -44,7 +44,7 @@ def web_args(port: int) -> list[str]:
     """The production web server (granian, as `make run` and the README start it)."""
     from comments_project.server import web_command
 
-    return web_command(port, workers=2, threads=4)
+    return web_command(port, workers=2)
 
 
 def gunicorn_args(port: int, *extra: str) -> list[str]:

@@ -3,9 +3,11 @@
 A cold page (nothing cached) used to be three ORM queries, hundreds of decoded
 rows, a dict per comment and a JSON encoding of the lot; the Python work was most
 of its cost (issue 7, docs/performance.md). Here PostgreSQL selects the page's
-top-level comments and their visible replies and writes each comment's JSON itself;
-Python only nests the fragments by string concatenation. The output is byte for
-byte what `threads.public_page_data` + `read_cache.json_bytes` give, which
+top-level comments and their visible replies with each comment's JSON: in UTC the
+`public_fragment` column it keeps itself (migration 0010), in any other time zone
+written out by the statement. Python only nests the fragments by string
+concatenation. The output is byte for byte what `threads.public_page_data` +
+`read_cache.json_bytes` give, which
 tests/test_page_sql.py checks, so both paths can fill the same cache.
 
 `TopLevelPage` stands in for the queryset DRF's CursorPagination pages over: the
@@ -177,8 +179,7 @@ def _page_sql(
     # a fixed cursor test, and the time zone name as a quoted literal.
     return f"""
 WITH top AS (
-    SELECT c.id, c.parent_id, c.author_name, c.author_url, c.body_html, c.status,
-           c.created_at, c.edited_at
+    SELECT {_top_columns(tz_name)}
     FROM comments_comment c
     WHERE c.article_id = {article_id} AND c.parent_id IS NULL {position_sql}
       AND c.status IN ('published', 'removed')
@@ -205,9 +206,32 @@ WHERE c.thread_id IN (SELECT id FROM numbered WHERE seq <= {shown})
 """  # noqa: S608
 
 
+def _top_columns(tz_name: str) -> str:
+    """What the top-level rows carry out of their CTE: the fragment's inputs, or the
+    stored fragment."""
+    if tz_name == "UTC":
+        return "c.id, c.status, c.created_at, c.public_fragment"
+    return (
+        "c.id, c.parent_id, c.author_name, c.author_url, c.body_html, c.status,"
+        " c.created_at, c.edited_at"
+    )
+
+
 def _fragment_sql(alias: str, tz_name: str) -> str:
     """A comment's JSON up to its replies, as public_row_data + json_bytes write it:
-    `{"id":..,...,"removed":..,` (the caller appends `"replies":[...]}`)."""
+    `{"id":..,...,"removed":..,` (the caller appends `"replies":[...]}`).
+
+    In UTC, the time zone the API answers in unless a deployment changes TIME_ZONE,
+    it is the stored `public_fragment` column (migration 0010), which is this same
+    expression kept up to date by PostgreSQL on every write of the row.
+    """
+    if tz_name == "UTC":
+        return f"{alias}.public_fragment"
+    return computed_fragment_sql(alias, tz_name)
+
+
+def computed_fragment_sql(alias: str, tz_name: str) -> str:
+    """The fragment written out in the statement, for any time zone."""
     removed = f"{alias}.status = 'removed'"
     return (
         f"""'{{"id":' || {alias}.id || ',"parent":' || COALESCE({alias}.parent_id::text, 'null')"""

@@ -182,3 +182,50 @@ def test_a_forged_cursor_is_refused_before_any_statement(api, settings, cursor):
     response = api.get(page_url(article, f"cursor={cursor}"))
     assert response.status_code == 404
     assert response.json() == {"detail": "Invalid cursor"}
+
+
+def stored_and_computed_fragments(article: Article) -> list[tuple[int, str, str]]:
+    """Each comment's `public_fragment` column beside the fragment written out."""
+    computed = page_sql.computed_fragment_sql("c", "UTC")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id, c.public_fragment, {computed} FROM comments_comment c"  # noqa: S608
+            " WHERE c.article_id = %s ORDER BY c.id",
+            [article.pk],
+        )
+        return cursor.fetchall()
+
+
+def test_the_stored_fragment_follows_every_write_of_its_row(settings):
+    """The generated column (migration 0010) is the UTC page's fragment: the same as the
+    expression for every kind of row, and again after transitions, edits, bulk updates
+    and an erasure change the row."""
+    from comments import personal_data
+
+    article = rich_article()
+    erased = published_comment(
+        article, author_email="erase-me@example.com", author_url="https://me.example/"
+    )
+    rows = stored_and_computed_fragments(article)
+    assert len(rows) > 20
+    assert all(stored == computed for _, stored, computed in rows)
+    before = {comment_id: stored for comment_id, stored, _ in rows}
+
+    personal_data.erase_email("erase-me@example.com", actor=moderation.SYSTEM, keep_text=False)
+    target = (
+        Comment.objects.filter(article=article, status=Comment.Status.PUBLISHED)
+        .exclude(pk=erased.pk)
+        .first()
+    )
+    moderation.edit(target, body="Changed **after** publication.", actor=moderation.SYSTEM)
+    Comment.objects.filter(pk=target.pk).update(author_name="Renamed \u2028 reader")
+
+    after = {
+        comment_id: (stored, computed)
+        for comment_id, stored, computed in stored_and_computed_fragments(article)
+    }
+    assert all(stored == computed for stored, computed in after.values())
+    assert after[erased.pk][0] != before[erased.pk]
+    assert "me.example" not in after[erased.pk][0]
+    assert after[target.pk][0] != before[target.pk]
+    assert "Renamed" in after[target.pk][0]

@@ -7,8 +7,8 @@ top-level comments and their visible replies with each comment's JSON: in UTC th
 `public_fragment` column it keeps itself (migration 0010), in any other time zone
 written out by the statement. Python only nests the fragments by string
 concatenation. The output is byte for byte what `threads.public_page_data` +
-`read_cache.json_bytes` give, which
-tests/test_page_sql.py checks, so both paths can fill the same cache.
+`read_cache.json_bytes` give, which tests/test_page_sql.py checks, so both paths can
+fill the same cache.
 
 `TopLevelPage` stands in for the queryset DRF's CursorPagination pages over: the
 paginator calls `order_by`, `filter(created_at__gt|lt=position)` and slices, and

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from articles.models import Article
-from comments import moderation, page_sql
+from comments import moderation, page_sql, personal_data
 from comments.models import Comment
 from tests.factories import ArticleFactory, published_comment, submit_comment
 
@@ -196,12 +196,10 @@ def stored_and_computed_fragments(article: Article) -> list[tuple[int, str, str]
         return cursor.fetchall()
 
 
-def test_the_stored_fragment_follows_every_write_of_its_row(settings):
+def test_the_stored_fragment_follows_every_write_of_its_row():
     """The generated column (migration 0010) is the UTC page's fragment: the same as the
     expression for every kind of row, and again after transitions, edits, bulk updates
     and an erasure change the row."""
-    from comments import personal_data
-
     article = rich_article()
     erased = published_comment(
         article, author_email="erase-me@example.com", author_url="https://me.example/"

@@ -43,6 +43,10 @@ def read_alias() -> str:
 
 _TOP_LEVEL, _REPLY = 1, 2
 
+# The zone the stored `public_fragment` column is written in (migration 0010); pages in
+# any other zone write their fragments out in the statement.
+_STORED_ZONE = "UTC"
+
 
 # Rows in order of kind, then of each kind's sequence number (a C-level key).
 _row_order = itemgetter(0, 6)
@@ -209,7 +213,7 @@ WHERE c.thread_id IN (SELECT id FROM numbered WHERE seq <= {shown})
 def _top_columns(tz_name: str) -> str:
     """What the top-level rows carry out of their CTE: the fragment's inputs, or the
     stored fragment."""
-    if tz_name == "UTC":
+    if tz_name == _STORED_ZONE:
         return "c.id, c.status, c.created_at, c.public_fragment"
     return (
         "c.id, c.parent_id, c.author_name, c.author_url, c.body_html, c.status,"
@@ -225,7 +229,7 @@ def _fragment_sql(alias: str, tz_name: str) -> str:
     it is the stored `public_fragment` column (migration 0010), which is this same
     expression kept up to date by PostgreSQL on every write of the row.
     """
-    if tz_name == "UTC":
+    if tz_name == _STORED_ZONE:
         return f"{alias}.public_fragment"
     return computed_fragment_sql(alias, tz_name)
 

@@ -89,6 +89,39 @@ def test_replies_never_nest_below_the_configured_depth(seed, settings):
         assert reply.parent_id == reply.thread_id
 
 
+def test_a_reply_answers_one_of_the_fifty_comments_before_it(seed, settings):
+    settings.COMMENTS_MAX_DEPTH = 1000  # no reply is moved up to a shallower ancestor
+
+    seed(600)
+
+    order = list(
+        comments_of("article-0").order_by("created_at", "id").values_list("id", "parent_id")
+    )
+    position = {comment_id: index for index, (comment_id, _) in enumerate(order)}
+    gaps = [position[comment_id] - position[parent] for comment_id, parent in order if parent]
+    assert gaps and min(gaps) >= 1 and max(gaps) <= 50
+
+
+def test_the_first_page_holds_about_as_many_comments_at_any_article_size(seed, api):
+    """The benchmark compares the first page at N=100 with N=100,000: the same work only
+    if the oldest threads do not collect more replies as the article grows."""
+
+    def first_page_size() -> int:
+        def size(items: list[dict]) -> int:
+            return sum(1 + size(item["replies"]) for item in items)
+
+        response = api.get("/api/v1/articles/article-0/comments/")
+        assert response.status_code == 200, response.content
+        return size(response.json()["results"])
+
+    seed(200)
+    small = first_page_size()
+    seed(4000)
+    large = first_page_size()
+
+    assert small > 50 and abs(large - small) <= 0.15 * small, (small, large)
+
+
 def test_created_at_lies_in_the_past_and_grows_with_the_id(seed):
     started = timezone.now()
     seed(300)

@@ -10,7 +10,7 @@ and writing one row per comment would double the work.
 
 The comments form one timeline over the past two weeks, all articles interleaved, with
 `created_at` growing with the id. So that they can be written in that order while replies
-point at earlier comments of any depth, the ids are reserved up front: PostgreSQL hands
+point at recent earlier comments of any depth, the ids are reserved up front: PostgreSQL hands
 them out from the table's sequence; on SQLite they are taken above the highest id ever
 used, which is safe because the transaction has written already and so holds SQLite's
 write lock. Rows go in with COPY on PostgreSQL (bulk_create took 2–3 times as long for
@@ -40,6 +40,12 @@ from comments.rendering import render_body
 ARTICLE_COUNT = 51  # article-0 … article-50
 OTHER_ARTICLE_MAX_COMMENTS = 30
 REPLY_SHARE = 0.2
+# A reply answers one of the article's comments written just before it: a conversation
+# happens while its thread is fresh. Drawing the parent from every earlier comment
+# instead makes the oldest threads collect replies as the article grows (the first page
+# held 66 comments at N=100 and 326 at N=100,000), so pages of different N would no
+# longer be the same work.
+REPLY_WINDOW = 50
 BATCH_SIZE = 5000
 BODY_POOL_SIZE = 300
 BODY_MIN_CHARS = 200
@@ -312,13 +318,14 @@ def _reply_positions(rng: random.Random, size: int) -> set[int]:
 def _pick_parent(rng: random.Random, plan: ArticlePlan, max_depth: int) -> int | None:
     """The local index of the comment the next one replies to, or None for top level.
 
-    A random earlier comment of the article; one too deep is replaced by its
-    ancestor, exactly as `moderation._resolve_parent` does for a real reply.
+    One of the REPLY_WINDOW comments of the article before it, at random; one too deep
+    is replaced by its ancestor, exactly as `moderation._resolve_parent` does for a
+    real reply.
     """
     position = len(plan.ids)
     if position not in plan.reply_positions:
         return None
-    parent = rng.randrange(position)
+    parent = rng.randrange(max(position - REPLY_WINDOW, 0), position)
     while plan.depths[parent] >= max_depth and plan.parents[parent] is not None:
         parent = plan.parents[parent]
     return parent

@@ -86,6 +86,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"{env['cores']} cores, {env['memory_gib']} GiB, Python {env['python']}; "
         f"granian {env['granian']} ({env['server_workers']}), Django {env['django']}, "
+        f"packages of {env.get('packages', 'requirements-dev.txt')}, "
         f"PostgreSQL {env['postgresql']}, Redis {env['redis']}; {env['wrk']}, "
         f"{config['wrk_threads']} thread, {config['connections']} connections, "
         f"{config['duration']} s per figure after {config['warmup']} s of warm-up. "

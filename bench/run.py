@@ -97,6 +97,17 @@ def _commit() -> str:
     return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def _package_set() -> str:
+    """Which requirements file the serving virtualenv was built from. The test-only
+    packages cost a web worker about 9 MiB: DRF imports Pygments and requests when
+    they are installed."""
+    try:
+        metadata.version("pytest")
+    except metadata.PackageNotFoundError:
+        return "requirements.txt"
+    return "requirements-dev.txt"
+
+
 def environment(wrk: str, pg_version: str, redis_info: dict, server_args: list[str]) -> dict:
     mem_kib = next(
         int(line.split()[1])
@@ -114,6 +125,7 @@ def environment(wrk: str, pg_version: str, redis_info: dict, server_args: list[s
         "granian": _version("granian"),
         "gunicorn": _version("gunicorn"),
         "server_workers": f"{workers} workers × {threads} threads",
+        "packages": _package_set(),
         "postgresql": pg_version,
         "redis": redis_info.get("redis_version", "?"),
         "wrk": wrk_version(wrk).split(" [")[0].replace("debian/", ""),

@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -434,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.write_docs:
             report.write_docs(DOCS, section)
         return 0
+    # A stopped run (SIGTERM, as from `kill` or a CI timeout) leaves through the context
+    # managers, so the servers, the stand-in and wrk it started are stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
         wrk = find_wrk()

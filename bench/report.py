@@ -18,11 +18,14 @@ Method. `bench/run.py` (`make bench`; `make bench-smoke` is a short sanity run) 
 and migrates a PostgreSQL database of its own (`BENCH_DATABASE_URL`, default
 `postgres://postgres@127.0.0.1:5432/comments_bench`) and uses a Redis database of its own
 (`BENCH_REDIS_URL`, default `redis://127.0.0.1:6379/9`, flushed before and after). For
-each N it runs `manage.py seed_demo --comments N` and serves the app with
-`comments_project.server.web_command` (granian), `DEBUG=false`, the Akismet stand-in,
-every abuse limit off and no Celery worker (submitted comments stay pending; the queue
-is purged afterwards). wrk (Debian) loads it over loopback on the same 2 cores, with a
-fixed number of connections for a fixed time after a short warm-up, one figure at a time:
+each N it runs `manage.py seed_demo --comments N` (each reply answers one of the 50
+comments before it, so the first page holds about the same comments at every N) and
+serves the app with `comments_project.server.web_command` (granian; `make bench` runs
+from `.venv-prod`, which holds only `requirements.txt`, as production does), `DEBUG=false`,
+the Akismet stand-in, every abuse limit off and no Celery worker (submitted comments stay
+pending; the queue is purged afterwards). wrk (Debian) loads it over loopback on the same
+2 cores, with a fixed number of connections for a fixed time after a short warm-up, one
+figure at a time:
 the widget's first page (`GET /api/v1/articles/article-0/comments/?limit=50`) with the
 read cache primed ("cache warm") and, on a second server start with
 `COMMENTS_READ_CACHE=false`, with every request computed ("cache off"; PostgreSQL's own

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import struct
 import threading
 from functools import lru_cache
 
@@ -28,6 +29,8 @@ class _RespReader:
     """A minimal Redis client for the one hot command, MGET: a socket per thread,
     hiredis parsing. It costs a fraction of redis-py's general machinery, which
     matters on a path that does nothing else but this one round trip."""
+
+    TIMEOUT = 5.0  # seconds a connect, send or receive may take
 
     def __init__(self, url: str) -> None:
         import hiredis
@@ -58,11 +61,19 @@ class _RespReader:
     def _connect(self) -> tuple[socket.socket, object, int]:
         if self.path:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(5)
+            sock.settimeout(self.TIMEOUT)
             sock.connect(self.path)
         else:
-            sock = socket.create_connection(self.address, timeout=5)
+            sock = socket.create_connection(self.address, timeout=self.TIMEOUT)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Connected: a blocking socket whose timeouts the kernel keeps. A Python-level
+        # timeout costs a poll() before every send and receive, half the system calls
+        # of this round trip; a timed-out call raises OSError (EAGAIN) all the same.
+        sock.settimeout(None)
+        seconds = int(self.TIMEOUT)
+        limit = struct.pack("ll", seconds, int((self.TIMEOUT - seconds) * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
         reader = self._hiredis.Reader()
         username, password = self.auth
         if password:

@@ -3,7 +3,9 @@ computation per burst, and the WSGI fast path answering exactly like Django."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -285,6 +287,50 @@ def test_with_the_cache_unreachable_reads_come_from_the_database(api, monkeypatc
     assert wsgi_call(wsgi.application, env)[0] == "200 OK"
     moderation.remove(Comment.objects.get(article=article), actor=moderation.SYSTEM)
     assert api.get(page_url(article)).json()["count"] == 0
+
+
+def test_a_redis_that_stops_answering_holds_a_read_no_longer_than_the_timeout(monkeypatch):
+    """The fast reader's socket blocks with kernel-kept timeouts instead of Python's:
+    a server that accepts and then stays silent still ends the read, and the next
+    read connects afresh."""
+    from comments import cache_store
+
+    monkeypatch.setattr(cache_store._RespReader, "TIMEOUT", 0.3)
+    listener = socket.create_server(("127.0.0.1", 0))
+    answering = threading.Event()
+    connections = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(conn)
+            threading.Thread(target=reply, args=(conn,), daemon=True).start()
+
+    def reply(conn: socket.socket) -> None:
+        conn.settimeout(5)  # hangs up after 5 s of silence, so a broken client fails, not hangs
+        with contextlib.suppress(OSError), conn:
+            while conn.recv(65536):
+                if answering.is_set():
+                    conn.sendall(b"*1\r\n$-1\r\n")  # MGET of one missing key
+
+    threading.Thread(target=serve, daemon=True).start()
+    store = cache_store.RedisStore(f"redis://127.0.0.1:{listener.getsockname()[1]}/0", "t:")
+    try:
+        started = time.monotonic()
+        with pytest.raises(cache_store.CacheUnavailable):
+            store.get_many(["silent"])
+        assert 0.25 <= time.monotonic() - started < 3
+
+        answering.set()
+        assert store.get_many(["answered"]) == [None]
+        assert len(connections) == 2
+    finally:
+        listener.close()
+        for conn in connections:
+            conn.close()
 
 
 # --- counts --------------------------------------------------------------------

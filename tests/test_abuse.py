@@ -3,15 +3,17 @@ form token timing, duplicates and flood control."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 
 import pytest
 from django.core import signing
+from django.utils import timezone
 
-from comments import abuse, spam_check
+from comments import abuse, moderation, spam_check
 from comments.models import Comment
-from tests.factories import ArticleFactory
+from tests.factories import ArticleFactory, published_comment, submit_comment
 
 pytestmark = pytest.mark.django_db
 
@@ -203,6 +205,40 @@ def test_the_same_text_twice_from_one_author_is_a_409(api, settings):
         post(api, article, body="Great piece.", author_email="other@example.com").status_code == 202
     )
     assert post(api, ArticleFactory(), body="Great piece.").status_code == 202
+
+
+def test_the_duplicate_check_finds_exactly_what_the_orm_query_finds(settings):
+    """On PostgreSQL the check is a prepared statement; it must match the ORM query
+    it replaced: same author, text and article, inside the window, not removed."""
+    settings.COMMENTS_DUPLICATE_WINDOW_SECONDS = 3600
+    article, other_article = ArticleFactory(), ArticleFactory()
+    said = submit_comment(article, author_email="ada@example.com", body="Said it.")
+    removed = published_comment(article, author_email="ada@example.com", body="Took it back.")
+    moderation.remove(removed, actor=moderation.SYSTEM, reason="test")
+    old = submit_comment(article, author_email="ada@example.com", body="Long ago.")
+    Comment.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(hours=2))
+    probes = [
+        (article, "ada@example.com", "Said it.", True),
+        (article, "ada@example.com", "Took it back.", False),
+        (article, "ada@example.com", "Long ago.", False),
+        (article, "bob@example.com", "Said it.", False),
+        (article, "ada@example.com", "Said it", False),
+        (other_article, "ada@example.com", "Said it.", False),
+    ]
+    for target, email, body, expected in probes:
+        orm = (
+            Comment.objects.filter(
+                article_id=target.pk,
+                author_email=email,
+                created_at__gte=timezone.now() - dt.timedelta(seconds=3600),
+                body=body,
+            )
+            .exclude(status=Comment.Status.REMOVED)
+            .exists()
+        )
+        found = abuse.is_duplicate(article_id=target.pk, author_email=email, body=body)
+        assert found is orm is expected, (email, body, target.slug)
+    assert said.status == Comment.Status.PENDING
 
 
 def test_posting_again_within_the_flood_interval_is_a_429(api, settings):

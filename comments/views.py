@@ -94,8 +94,7 @@ class ArticleCommentsView(APIView):
     authentication_classes: list = []
     pagination_class = CommentCursorPagination
     throttle_classes = [
-        abuse.SubmitPerIPThrottle,
-        abuse.SubmitPerEmailThrottle,
+        abuse.SubmitThrottle,
         abuse.ReadThrottle,
     ]
 

@@ -58,6 +58,48 @@ def test_submits_are_throttled_per_email_across_addresses(api, settings):
     assert post(api, article, author_email=email.upper(), body="three").status_code == 429
 
 
+def test_both_submit_limits_are_counted_in_one_cache_round_trip(api, settings, monkeypatch):
+    settings.COMMENTS_THROTTLE_SUBMIT = "5/min"
+    counted = []
+    count_hits = abuse.count_hits
+
+    def spy(keys, duration):
+        counted.append(list(keys))
+        return count_hits(keys, duration)
+
+    monkeypatch.setattr(abuse, "count_hits", spy)
+    email = f"one{random.randrange(10**9)}@example.com"
+    assert post(api, ArticleFactory(), author_email=email).status_code == 202
+    (keys,) = counted
+    assert [key.split(":")[1] for key in keys] == ["submit-ip", "submit-email"]
+    assert not any(email in key for key in keys)  # digests, not addresses
+
+
+def test_a_throttled_submit_waits_at_most_until_its_window_ends(api, settings):
+    settings.COMMENTS_THROTTLE_SUBMIT = "1/min"
+    article, ip = ArticleFactory(), fresh_ip()
+    tag = random.randrange(10**9)
+    assert post(api, article, ip, author_email=f"w1-{tag}@example.com").status_code == 202
+    response = post(api, article, ip, author_email=f"w2-{tag}@example.com", body="again")
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert "throttled" in response.json()["detail"]
+
+
+def test_submits_are_accepted_without_limits_while_the_cache_is_down(api, settings, monkeypatch):
+    """A cache outage must not refuse commenters: the limit is skipped and logged."""
+    settings.COMMENTS_THROTTLE_SUBMIT = "1/min"
+
+    def down(keys, duration):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(abuse, "count_hits", down)
+    article, ip = ArticleFactory(), fresh_ip()
+    email = f"down{random.randrange(10**9)}@example.com"
+    codes = [post(api, article, ip, author_email=email, body=f"b{n}").status_code for n in range(3)]
+    assert codes == [202, 202, 202]
+
+
 def test_reads_have_their_own_looser_throttle(api, settings):
     settings.COMMENTS_THROTTLE_READ = "3/min"
     article, ip = ArticleFactory(), fresh_ip()

@@ -496,7 +496,6 @@ def test_a_cache_outage_skips_the_abuse_limits_instead_of_failing(api, settings,
     settings.COMMENTS_THROTTLE_READ = "600/min"
     settings.COMMENTS_FLOOD_SECONDS = 5
     monkeypatch.setattr(abuse, "cache", BrokenCache())
-    monkeypatch.setattr(abuse._SettingRateThrottle, "cache", BrokenCache())
     monkeypatch.setattr(abuse, "_redis_client", lambda key: None)
     article = ArticleFactory()
     submitted = api.post(

@@ -1,6 +1,7 @@
 """SQL queries per request, measured in-process against the benchmark's database.
 
-Run by bench/run.py with the servers' environment: `python -m bench.queries`.
+Run by bench/run.py with the servers' environment: `python -m bench.queries`
+(`--submit-only`: only the submit, for the run with the default abuse limits).
 Each request goes through `comments_project.wsgi.application`, the very WSGI app
 the server runs (Django's test Client would skip the cached-read layer in front
 of Django), inside CaptureQueriesContext: once cold (cache emptied first) and
@@ -13,6 +14,7 @@ import io
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,9 @@ COUNTS_PATH = "/api/v1/articles/counts/?" + "&".join(f"slug=article-{i}" for i i
 SUBMIT_PATH = "/api/v1/articles/article-1/comments/"
 
 
-def wsgi_request(app: Callable, method: str, url: str, body: bytes = b"") -> tuple[int, bytes]:
+def wsgi_request(
+    app: Callable, method: str, url: str, body: bytes = b"", forwarded_for: str = ""
+) -> tuple[int, bytes]:
     """Call a WSGI app as a server would, from 127.0.0.1; (status, body)."""
     path, _, query = url.partition("?")
     environ: dict[str, Any] = {
@@ -35,6 +39,8 @@ def wsgi_request(app: Callable, method: str, url: str, body: bytes = b"") -> tup
         "REMOTE_ADDR": "127.0.0.1",
         "wsgi.input": io.BytesIO(body),
     }
+    if forwarded_for:
+        environ["HTTP_X_FORWARDED_FOR"] = forwarded_for
     if body:
         environ["CONTENT_TYPE"] = "application/json"
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -59,18 +65,27 @@ def main() -> int:
 
     from comments_project.wsgi import application  # sets Django up
 
-    def measure(method: str, url: str, body: bytes = b"") -> dict[str, int]:
+    def measure(method: str, url: str, body: bytes = b"", n: int = 0) -> dict[str, int]:
+        # Each request from its own address (used when the server trusts one proxy, as
+        # with the abuse limits on: one address may not post twice in a few seconds).
         with CaptureQueriesContext(connection) as captured:
-            status, _ = wsgi_request(application, method, url, body)
+            status, _ = wsgi_request(application, method, url, body, f"192.0.2.{n + 1}")
         return {"queries": len(captured.captured_queries), "status": status}
+
+    from comments import abuse  # after Django is set up
+
+    form_token = abuse.make_form_token(SUBMIT_PATH.split("/")[4])
+    if settings.COMMENTS_MIN_SUBMIT_SECONDS > 0:
+        time.sleep(settings.COMMENTS_MIN_SUBMIT_SECONDS + 0.2)  # the token's least age
 
     def submit_body(n: int) -> bytes:
         text = f"Counting the queries of one submit ({os.getpid()}-{n})."
         return json.dumps(
             {
                 "author_name": "Bench queries",
-                "author_email": "bench-queries@example.com",
+                "author_email": f"bench-queries-{n}@example.com",
                 "body": text,
+                "form_token": form_token,
                 "website": "",
             }
         ).encode()
@@ -79,13 +94,22 @@ def main() -> int:
         "read_cache_setting": getattr(settings, "COMMENTS_READ_CACHE", None),
     }
     requests = {
-        "read": [("GET", READ_PATH, b"")] * 2,
-        "counts": [("GET", COUNTS_PATH, b"")] * 2,
-        "submit": [("POST", SUBMIT_PATH, submit_body(1)), ("POST", SUBMIT_PATH, submit_body(2))],
+        "read": [("GET", READ_PATH, b"", 0)] * 2,
+        "counts": [("GET", COUNTS_PATH, b"", 0)] * 2,
+        "submit": [
+            ("POST", SUBMIT_PATH, submit_body(1), 1),
+            ("POST", SUBMIT_PATH, submit_body(2), 2),
+        ],
     }
+    if "--submit-only" in sys.argv:
+        requests = {"submit": requests["submit"]}
     for kind, (first, second) in requests.items():
         cache.clear()  # the benchmark's own Redis database
         result[kind] = {"cold": measure(*first), "warm": measure(*second)}
+    if "read" not in requests:
+        cache.clear()
+        print(json.dumps(result))
+        return 0
     status, body = wsgi_request(application, "GET", READ_PATH)
     result["article_0_published"] = json.loads(body).get("count") if status == 200 else None
     cache.clear()

@@ -31,8 +31,12 @@ read cache primed ("cache warm") and, on a second server start with
 `COMMENTS_READ_CACHE=false`, with every request computed ("cache off"; PostgreSQL's own
 buffers stay warm); the counts of 20 articles
 (`GET /api/v1/articles/counts/?slug=article-1&…&slug=article-20`), the same two ways; and
-anonymous submits (`POST /api/v1/articles/article-1/comments/`, a unique body per
-request, 202 expected). The floor is `bench/floor_app.py`, a minimal WSGI app under the
+anonymous submits (`POST /api/v1/articles/article-1/comments/`, a unique body and
+e-mail per request, 202 expected), once more on a server with every abuse limit at its
+default (form token age, throttles per address and per e-mail, flood control, the
+duplicate check), each request from its own address behind one trusted proxy
+(`X-Forwarded-For`) so that the limits do their work without refusing the load ("default
+abuse limits"). The floor is `bench/floor_app.py`, a minimal WSGI app under the
 same server command that answers each path with the exact bytes captured from the app
 just before; every figure is also given as a fraction of that floor and of the same floor
 under `gunicorn --workers 2` (sync workers), the reference the issue's targets are quoted

@@ -25,7 +25,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 # A Redis database of the smoke run's own: the runner flushes it.
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/10"
-ROWS = {"read-warm", "read-cold", "counts-warm", "counts-cold", "submit"}
+ROWS = {"read-warm", "read-cold", "counts-warm", "counts-cold", "submit", "submit-limits"}
 
 
 def _missing_services() -> list[str]:
@@ -97,6 +97,11 @@ def test_smoke_run_measures_every_figure_without_errors(bench_database_url, tmp_
         assert figures["p50_ms"] > 0, figures
         assert figures["errors"] == 0, figures
     assert set(rows["submit"]["statuses"]) == {"202"}
+    # With the limits at their defaults every submit is still accepted (no 400 for the
+    # form token, no 429 from a throttle or flood control), and the duplicate check
+    # adds its query.
+    assert set(rows["submit-limits"]["statuses"]) == {"202"}
+    assert rows["submit-limits"]["sql"] == rows["submit"]["sql"] + 1
     for row in rows.values():
         assert row["body_bytes"] > 0, row
         assert row["ratio_floor"] > 0, row

@@ -25,14 +25,19 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from comments import prepared
+from comments import cache_store, prepared
 from comments.models import Comment
 from comments.request_context import client_ip
 
 _FORM_SALT = "comments.form-token"
 # A cache outage must not turn into 5xx for readers and commenters: the limits that
 # live in the cache are skipped (and logged) until it is back.
-CACHE_ERRORS: tuple[type[Exception], ...] = (ConnectionError, TimeoutError, OSError)
+CACHE_ERRORS: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    OSError,
+    cache_store.CacheUnavailable,
+)
 try:
     from redis.exceptions import RedisError
 
@@ -155,25 +160,10 @@ def count_hit(key: str, duration: int) -> int:
 
 
 def count_hits(keys: list[str], duration: int) -> list[int]:
-    """Increment counters that expire after `duration` seconds (one round trip on
-    Redis); their new values."""
-    client = _redis_client(keys[0])
-    if client is not None:
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            full_key = cache.make_and_validate_key(key)
-            pipe.incr(full_key)
-            pipe.expire(full_key, duration, nx=True)
-        return [int(value) for value in pipe.execute()[::2]]
-    hits = []
-    for key in keys:
-        cache.add(key, 0, timeout=duration)
-        try:
-            hits.append(cache.incr(key))
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=duration)
-            hits.append(1)
-    return hits
+    """Increment counters that expire `duration` seconds after their last hit (their
+    keys hold the window, so an extended one is never read again); their new values.
+    With Redis one round trip on the read cache's raw connection: reads count too."""
+    return cache_store.store().count(keys, duration)
 
 
 def _redis_client(key: str):

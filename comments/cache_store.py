@@ -58,6 +58,24 @@ class _RespReader:
             raise
         return reply
 
+    def execute(self, commands: list[tuple[str, ...]]) -> list[object]:
+        """Several commands in one round trip (pipelined); their replies."""
+        connection = getattr(self.local, "connection", None)
+        if connection is None or connection[2] != os.getpid():
+            connection = self._connect()
+        sock, reader, _ = connection
+        try:
+            sock.sendall(b"".join(_command(command) for command in commands))
+            replies = [self._read(sock, reader, raise_errors=False) for _ in commands]
+        except Exception:
+            self.local.connection = None
+            sock.close()
+            raise
+        for reply in replies:
+            if isinstance(reply, self._hiredis.ReplyError):
+                raise reply
+        return replies
+
     def _connect(self) -> tuple[socket.socket, object, int]:
         if self.path:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -86,7 +104,7 @@ class _RespReader:
         self.local.connection = (sock, reader, os.getpid())
         return self.local.connection
 
-    def _read(self, sock: socket.socket, reader: object) -> object:
+    def _read(self, sock: socket.socket, reader: object, raise_errors: bool = True) -> object:
         while True:
             reply = reader.gets()
             if reply is not False:
@@ -95,7 +113,7 @@ class _RespReader:
             if not data:
                 raise ConnectionError("Redis closed the connection")
             reader.feed(data)
-        if isinstance(reply, self._hiredis.ReplyError):
+        if raise_errors and isinstance(reply, self._hiredis.ReplyError):
             raise reply
         return reply
 
@@ -151,6 +169,20 @@ class RedisStore:
         except self.errors as exc:
             raise self._unavailable("write", exc) from None
 
+    def count(self, keys: list[str], ttl: int) -> list[int]:
+        """Increment counters named by Django cache keys (as `cache.incr` would name
+        them), each kept `ttl` seconds from its last hit; their new values. One round
+        trip on the raw reader: the abuse limits count every public request."""
+        commands: list[tuple[str, ...]] = []
+        for key in keys:
+            full_key = cache.make_and_validate_key(key)
+            commands += [("INCR", full_key), ("EXPIRE", full_key, str(ttl))]
+        try:
+            replies = self.reader.execute(commands)
+        except Exception as exc:
+            raise self._unavailable("count", exc) from None
+        return [int(reply) for reply in replies[::2]]
+
     def delete(self, key: str) -> None:
         try:
             self.client.delete(self.prefix + key)
@@ -197,6 +229,18 @@ class DjangoCacheStore:
 
     def add(self, key: str, value: bytes, ttl: int | None) -> bool:
         return cache.add(self.prefix + key, value, timeout=ttl)
+
+    def count(self, keys: list[str], ttl: int) -> list[int]:
+        """As RedisStore.count, through Django's cache (add, then incr)."""
+        hits = []
+        for key in keys:
+            cache.add(key, 0, timeout=ttl)
+            try:
+                hits.append(cache.incr(key))
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, timeout=ttl)
+                hits.append(1)
+        return hits
 
     def delete(self, key: str) -> None:
         cache.delete(self.prefix + key)

@@ -101,6 +101,15 @@ def test_submits_are_accepted_without_limits_while_the_cache_is_down(api, settin
     assert codes == [202, 202, 202]
 
 
+def test_a_limit_counter_counts_and_expires_with_its_window(settings):
+    key = f"throttle:test:{random.randrange(10**12)}"
+    assert abuse.count_hits([key, key + ":other"], 60) == [1, 1]
+    assert abuse.count_hits([key], 60) == [2]
+    client = abuse._redis_client(key)
+    if client is not None:  # Redis: the counter goes when its window is over
+        assert 0 < client.ttl(cache.make_and_validate_key(key)) <= 60
+
+
 def test_reads_have_their_own_looser_throttle(api, settings):
     settings.COMMENTS_THROTTLE_READ = "3/min"
     article, ip = ArticleFactory(), fresh_ip()

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from articles.models import Article
-from comments import moderation, read_cache
+from comments import cache_store, moderation, read_cache
 from comments.models import Comment
 from comments_project import wsgi
 from comments_project.fastpath import CachedReadApp
@@ -489,6 +489,16 @@ class BrokenCache:
         return fail
 
 
+class BrokenStore:
+    """The read cache's store with its server gone: every call is CacheUnavailable."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise cache_store.CacheUnavailable("Connection refused.")
+
+        return fail
+
+
 def test_a_cache_outage_skips_the_abuse_limits_instead_of_failing(api, settings, monkeypatch):
     from comments import abuse
 
@@ -497,6 +507,9 @@ def test_a_cache_outage_skips_the_abuse_limits_instead_of_failing(api, settings,
     settings.COMMENTS_FLOOD_SECONDS = 5
     monkeypatch.setattr(abuse, "cache", BrokenCache())
     monkeypatch.setattr(abuse, "_redis_client", lambda key: None)
+    broken = BrokenStore()
+    monkeypatch.setattr(cache_store, "store", lambda: broken)
+    monkeypatch.setattr(read_cache, "store", lambda: broken)
     article = ArticleFactory()
     submitted = api.post(
         page_url(article),

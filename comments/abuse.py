@@ -68,16 +68,30 @@ def client_key(ip: str | None) -> str:
 
 
 class _SettingRateThrottle(SimpleRateThrottle):
-    """A DRF throttle whose rate is a Django setting, counted in fixed windows by
-    `count_hits` (DRF's own sliding log costs two round trips per counter)."""
+    """A DRF throttle whose rate is read from a Django setting on every request.
+
+    Its own allow_request is DRF's sliding log (a get and a set per request), kept
+    for the rarely used personal-data forms; the public API's throttles below
+    count in fixed windows with `count_hits` instead."""
 
     setting_name = ""
+    cache = cache
 
     def get_rate(self) -> str | None:
-        # Read on every request (DRF reads it once), so operators and tests can
-        # change it without a restart.
         rate = str(getattr(settings, self.setting_name, "") or "").strip()
         return None if rate in ("", "0") or rate.startswith("0/") else rate
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        # DRF resolves the rate once at construction; re-read it so tests and
+        # operators can change it without restarting.
+        self.rate = self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        try:
+            return super().allow_request(request, view)
+        except CACHE_ERRORS as exc:
+            return _cache_down(self.scope, exc)
 
 
 class SubmitThrottle(_SettingRateThrottle):

@@ -346,3 +346,19 @@ def test_a_link_still_inside_its_lifetime_works(client, author, settings, monkey
     monkeypatch.setattr(signing.time, "time", real_time)
 
     assert client.get(page(token)).status_code == 200
+
+
+def test_a_cache_outage_skips_the_request_limit_instead_of_failing(api, settings, monkeypatch):
+    from comments.abuse import _SettingRateThrottle
+
+    class BrokenCache:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise ConnectionError("Connection refused.")
+
+            return fail
+
+    settings.COMMENTS_THROTTLE_PERSONAL_DATA = "2/hour"
+    monkeypatch.setattr(_SettingRateThrottle, "cache", BrokenCache())
+    answer = request_link(api, f"{secrets.token_hex(4)}@example.org", "export", unique_ip())
+    assert answer.status_code == 202

@@ -13,6 +13,7 @@ import os
 import socket
 import struct
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
@@ -23,6 +24,16 @@ logger = logging.getLogger(__name__)
 
 class CacheUnavailable(Exception):
     """The shared cache could not be reached; callers read the database instead."""
+
+
+@dataclass
+class Counter:
+    """A request counter (a Django cache key, see RedisStore.count) to increment in
+    the same round trip as a read; `hits` is its new value once counted."""
+
+    key: str
+    ttl: int
+    hits: int | None = None
 
 
 class _RespReader:
@@ -145,11 +156,24 @@ class RedisStore:
         self.reader = _RespReader(url)
         self.prefix = prefix
 
-    def get_many(self, keys: list[str]) -> list[bytes | None]:
+    def get_many(self, keys: list[str], count: Counter | None = None) -> list[bytes | None]:
+        """The values of `keys`; with `count`, that counter incremented in the same
+        round trip (the read limit of the request this read answers)."""
         try:
-            return self.reader.mget([self.prefix + key for key in keys])
+            if count is None:
+                return self.reader.mget([self.prefix + key for key in keys])
+            counter = cache.make_and_validate_key(count.key)
+            found, hits, _ = self.reader.execute(
+                [
+                    ("MGET", *(self.prefix + key for key in keys)),
+                    ("INCR", counter),
+                    ("EXPIRE", counter, str(count.ttl)),
+                ]
+            )
         except Exception as exc:
             raise self._unavailable("read", exc) from None
+        count.hits = int(hits)
+        return found
 
     def set_many(self, values: dict[str, bytes], ttl: int | None) -> None:
         try:
@@ -220,8 +244,10 @@ class DjangoCacheStore:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
-    def get_many(self, keys: list[str]) -> list[bytes | None]:
+    def get_many(self, keys: list[str], count: Counter | None = None) -> list[bytes | None]:
         found = cache.get_many([self.prefix + key for key in keys])
+        if count is not None:
+            (count.hits,) = self.count([count.key], count.ttl)
         return [found.get(self.prefix + key) for key in keys]
 
     def set_many(self, values: dict[str, bytes], ttl: int | None) -> None:

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseNotModified
 
-from comments.cache_store import CacheUnavailable, store
+from comments.cache_store import CacheUnavailable, Counter, store
 from comments_project.db_router import primary
 
 logger = logging.getLogger(__name__)
@@ -269,14 +269,14 @@ class _LocalPages:
 _local = _LocalPages(max_bytes=16 * 1024 * 1024)
 
 
-def cached_page(slug: str, variant: str) -> CachedBody | None:
+def cached_page(slug: str, variant: str, count: Counter | None = None) -> CachedBody | None:
     """The fresh cached page, or None (one cache round trip, of a few bytes when
-    this process already holds the page)."""
+    this process already holds the page). `count` is incremented in that round trip."""
     if not enabled():
         return None
     gen_key = _gen_key(slug)
     try:
-        gen = store().get_many([gen_key])[0]
+        gen = store().get_many([gen_key], count)[0]
         local = _local.get((slug, variant), gen) if gen is not None else None
         if local is not None:
             return local
@@ -359,22 +359,27 @@ _LOCAL_COUNTS_MAX = 50_000
 _local_counts: dict[str, tuple[bytes, int]] = {}
 
 
-def cached_counts(slugs: list[str]) -> tuple[dict[str, int], dict[str, bytes | None]]:
+def cached_counts(
+    slugs: list[str], count: Counter | None = None
+) -> tuple[dict[str, int], dict[str, bytes | None]]:
     """Fresh cached counts of `slugs`, and the generation of every slug (None if unset).
 
     Like pages, counts this process already holds are used when their generation
-    is still the article's current one; only the others are fetched.
+    is still the article's current one; only the others are fetched. `count` is
+    incremented in the first round trip.
     """
     if not enabled():
         return {}, dict.fromkeys(slugs)
     try:
-        return _cached_counts(slugs)
+        return _cached_counts(slugs, count)
     except CacheUnavailable:
         return {}, dict.fromkeys(slugs)
 
 
-def _cached_counts(slugs: list[str]) -> tuple[dict[str, int], dict[str, bytes | None]]:
-    gens = store().get_many([_gen_key(slug) for slug in slugs])
+def _cached_counts(
+    slugs: list[str], count: Counter | None
+) -> tuple[dict[str, int], dict[str, bytes | None]]:
+    gens = store().get_many([_gen_key(slug) for slug in slugs], count)
     counts: dict[str, int] = {}
     generations: dict[str, bytes | None] = {}
     wanted = []

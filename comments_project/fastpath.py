@@ -22,6 +22,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from comments import abuse, read_cache
+from comments.cache_store import Counter
 from comments.request_context import client_ip
 
 COMMENTS_PATH = re.compile(r"^/api/v1/articles/(?P<slug>[-a-zA-Z0-9_]{1,200})/comments/$")
@@ -64,29 +65,37 @@ class CachedReadApp:
 
     def _answer(self, environ: dict) -> tuple[str, list[tuple[str, str]], bytes] | None:
         path = environ.get("PATH_INFO", "")
-        if path == COUNTS_PATH:
-            kind = "counts"
-            entry = self._counts(environ.get("QUERY_STRING", ""))
-        else:
+        match = None
+        if path != COUNTS_PATH:
             match = COMMENTS_PATH.match(path)
             if match is None:
                 return None
-            kind = "comments"
-            entry = None
         if not self._plain_request(environ):
             return None
-        if kind == "comments":
+        # The read limit's counter goes along with the cache read: one round trip.
+        limit = abuse.ReadLimit.of(client_ip(_Meta(environ))) if abuse.read_limit_on() else None
+        count = limit.counter if limit is not None else None
+        if match is None:
+            kind = "counts"
+            entry = self._counts(environ.get("QUERY_STRING", ""), count)
+        else:
+            kind = "comments"
             variant = self._page_variant(environ)
             if variant is None:
                 return None
-            entry = read_cache.cached_page(match["slug"], variant)
+            entry = read_cache.cached_page(match["slug"], variant, count)
+        if limit is not None:
+            if limit.counter.hits is not None:
+                environ[abuse.READ_HITS_ENVIRON] = limit.counter.hits  # not counted twice
+            if entry is None:
+                return None
+            try:
+                if limit.wait():
+                    return None  # Django answers the 429
+            except abuse.CACHE_ERRORS:
+                return None  # Django skips the limit and logs it
         if entry is None:
             return None
-        try:
-            if abuse.read_limit_on() and abuse.read_limit_wait(client_ip(_Meta(environ))):
-                return None  # Django counts it again and answers the 429
-        except abuse.CACHE_ERRORS:
-            return None  # Django skips the limit and logs it
         return self._response(environ, kind, entry)
 
     def _plain_request(self, environ: dict) -> bool:
@@ -130,7 +139,7 @@ class CachedReadApp:
         return page.variant(scheme, self._host(environ))
 
     @staticmethod
-    def _counts(query: str) -> read_cache.CachedBody | None:
+    def _counts(query: str, count: Counter | None) -> read_cache.CachedBody | None:
         # Slugs need no %-decoding; anything that does goes to Django.
         pairs = query.split("&") if query else []
         if not pairs or len(pairs) > MAX_COUNT_SLUGS or "%" in query or "+" in query:
@@ -141,7 +150,7 @@ class CachedReadApp:
             if name != "slug" or not SLUG.match(value):
                 return None
             slugs.append(value)
-        found, generations = read_cache.cached_counts(slugs)
+        found, generations = read_cache.cached_counts(slugs, count)
         if len(found) < len(set(slugs)):
             return None
         # The answer to the same slugs under the same generations is the same bytes.

@@ -479,6 +479,43 @@ def test_the_fast_path_counts_reads_for_the_throttle(settings):
     assert statuses[3:] == ["429 Too Many Requests"] * 2
 
 
+def test_a_cached_read_counts_its_read_limit_in_the_same_cache_round_trip(settings, monkeypatch):
+    from comments import abuse
+
+    settings.COMMENTS_THROTTLE_READ = "600/min"
+    article = ArticleFactory()
+    published_comment(article)
+    environ = {**environ_for(page_url(article)), "REMOTE_ADDR": "2001:db8::" + uuid.uuid4().hex[:4]}
+    for _ in range(2):  # fills the cache, then this process's copy of the page
+        assert wsgi_call(wsgi.application, dict(environ))[0] == "200 OK"
+    store_class = type(cache_store.store())
+    real_get_many = store_class.get_many
+    reads, separate_counts = [], []
+
+    def get_many(self, keys, count=None):
+        reads.append(count)
+        return real_get_many(self, keys, count)
+
+    monkeypatch.setattr(store_class, "get_many", get_many)
+    monkeypatch.setattr(abuse, "count_hits", lambda *args: separate_counts.append(args))
+
+    assert wsgi_call(CachedReadApp(refuse), dict(environ))[0] == "200 OK"
+    (counter,) = reads  # this process holds the page: one read, the counter with it
+    assert counter is not None and counter.hits == 3
+    assert separate_counts == []
+
+
+def test_the_counts_fast_path_counts_each_read_once(settings):
+    settings.COMMENTS_THROTTLE_READ = "3/min"
+    first, second = ArticleFactory(), ArticleFactory()
+    published_comment(first)
+    path = f"/api/v1/articles/counts/?slug={first.slug}&slug={second.slug}"
+    address = f"2001:db8::{uuid.uuid4().hex[:4]}"
+    environ = {**environ_for(path), "REMOTE_ADDR": address}
+    statuses = [wsgi_call(wsgi.application, dict(environ))[0] for _ in range(5)]
+    assert statuses == ["200 OK"] * 3 + ["429 Too Many Requests"] * 2
+
+
 class BrokenCache:
     """A cache whose server is gone: every call fails like redis-py does."""
 

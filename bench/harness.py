@@ -313,10 +313,11 @@ def wrk_version(wrk: str) -> str:
 
 
 def wrk_script(path: Path, kind: str) -> Path:
-    """report.lua plus the script of `kind` ("get": none, "submit": submit.lua)."""
+    """report.lua plus the script of `kind` ("get": none, "submit": submit.lua,
+    "forwarded": forwarded.lua, a GET from its own address per request)."""
     parts = [(WRK_DIR / "report.lua").read_text()]
-    if kind == "submit":
-        parts.append((WRK_DIR / "submit.lua").read_text())
+    if kind in ("submit", "forwarded"):
+        parts.append((WRK_DIR / f"{kind}.lua").read_text())
     path.write_text("\n".join(parts))
     return path
 

@@ -32,9 +32,10 @@ read cache primed ("cache warm") and, on a second server start with
 buffers stay warm); the counts of 20 articles
 (`GET /api/v1/articles/counts/?slug=article-1&…&slug=article-20`), the same two ways; and
 anonymous submits (`POST /api/v1/articles/article-1/comments/`, a unique body and
-e-mail per request, 202 expected), once more on a server with every abuse limit at its
-default (form token age, throttles per address and per e-mail, flood control, the
-duplicate check), each request from its own address behind one trusted proxy
+e-mail per request, 202 expected). The cached page, the cached counts and the submit are
+measured once more on a server with every abuse limit at its default (the read limit;
+for submits the form token's age, the limits per address and per e-mail, flood control
+and the duplicate check), each request from its own address behind one trusted proxy
 (`X-Forwarded-For`) so that the limits do their work without refusing the load ("default
 abuse limits"). The floor is `bench/floor_app.py`, a minimal WSGI app under the
 same server command that answers each path with the exact bytes captured from the app

@@ -158,7 +158,9 @@ class Run:
         self, server: Server, kind: str, label: str, script_args: tuple[str, ...] = ()
     ) -> dict:
         """Warm up, then measure one request kind for the configured time."""
-        script = wrk_script(self.work / f"{'submit' if kind == 'submit' else 'get'}.lua", kind)
+        # Reads with arguments come each from its own address (the limits' server).
+        script_kind = kind if kind == "submit" else ("forwarded" if script_args else "get")
+        script = wrk_script(self.work / f"{script_kind}.lua", script_kind)
         url = server.base_url + PATHS[kind]
         threads, connections = self.args.wrk_threads, self.args.connections
         if self.args.warmup:
@@ -167,6 +169,8 @@ class Run:
                 # Neither the same comments (the duplicate check) nor the same addresses
                 # (flood control) as the measurement that follows.
                 warm_args = (script_args[0], script_args[1] + "w", "0")
+            elif script_args:
+                warm_args = ("64",)  # addresses of their own, as above
             run_wrk(self.wrk, url, script, self.args.warmup, connections, threads, warm_args)
         with server.cpu_meter() as meter:
             figures = run_wrk(
@@ -283,8 +287,16 @@ class Run:
                 )
             memory["app, cache on"] = app.peak_memory()
 
-        if "submit" in self.kinds:
-            with self.app_server(f"app-{n}-limits", limits=True) as app:
+        with (
+            self.app_server(f"app-{n}-limits", limits=True) if wanted else contextlib.nullcontext()
+        ) as app:
+            # The same requests with every abuse limit at its default, as a site runs.
+            for kind, label in (("read", "comment page"), ("counts", "counts of 20")):
+                if kind in self.kinds:
+                    rows[f"{kind}-limits"] = self.load(
+                        app, kind, f"N={n:,} {label}, cache warm, default abuse limits", ("128",)
+                    )
+            if "submit" in self.kinds:
                 command = [PYTHON, "-m", "bench.queries", "--submit-only"]
                 what = "counting SQL queries with the abuse limits"
                 output = run_checked(command, app.env, 600, what).stdout
@@ -296,6 +308,7 @@ class Run:
                     f"N={n:,} submit, default abuse limits",
                     (captured["submit"]["token"], f"{os.getpid()}x{n}L", "128"),
                 )
+            if app is not None:
                 memory["app, default abuse limits"] = app.peak_memory()
 
         if "read" in self.kinds or "counts" in self.kinds:
@@ -346,6 +359,8 @@ class Run:
             ("counts-warm", "counts of 20, cache warm"),
             ("counts-cold", "counts of 20, cache off"),
             ("submit", "submit (202)"),
+            ("read-limits", "comment page, cache warm, default abuse limits"),
+            ("counts-limits", "counts of 20, cache warm, default abuse limits"),
             ("submit-limits", "submit (202), default abuse limits"),
         ):
             if key not in rows:

@@ -157,7 +157,20 @@ class ReadThrottle(_SettingRateThrottle):
 
 def read_limit_on() -> bool:
     """Whether COMMENTS_THROTTLE_READ limits reads at all (cheap: no client IP parsed)."""
-    return ReadThrottle().get_rate() is not None
+    return read_rate() is not None
+
+
+def read_rate() -> tuple[int, int] | None:
+    """COMMENTS_THROTTLE_READ as (requests, seconds), or None when reads are not limited."""
+    return _parsed_rate(str(settings.COMMENTS_THROTTLE_READ or ""))
+
+
+@lru_cache(maxsize=16)
+def _parsed_rate(setting: str) -> tuple[int, int] | None:
+    rate = setting.strip()
+    if rate in ("", "0") or rate.startswith("0/"):
+        return None
+    return SimpleRateThrottle.parse_rate(None, rate)  # DRF's own parsing (self unused)
 
 
 # Where comments_project.fastpath leaves the read count of a request it hands on.
@@ -180,10 +193,8 @@ class ReadLimit:
     @classmethod
     def of(cls, ip: str | None) -> ReadLimit | None:
         """The limit for a read from `ip`, or None when reads are not limited."""
-        throttle = ReadThrottle()
-        if throttle.rate is None:
-            return None
-        return cls(ip, throttle.num_requests, throttle.duration)
+        rate = read_rate()
+        return None if rate is None else cls(ip, *rate)
 
     def wait(self) -> int:
         """Count the read unless counted already; seconds to wait if over, else 0."""

@@ -69,14 +69,15 @@ class _RespReader:
             raise
         return reply
 
-    def execute(self, commands: list[tuple[str, ...]]) -> list[object]:
-        """Several commands in one round trip (pipelined); their replies."""
+    def execute(self, commands: list[tuple[str, ...] | bytes]) -> list[object]:
+        """Several commands (argument tuples, or RESP bytes) in one round trip; their
+        replies."""
         connection = getattr(self.local, "connection", None)
         if connection is None or connection[2] != os.getpid():
             connection = self._connect()
         sock, reader, _ = connection
         try:
-            sock.sendall(b"".join(_command(command) for command in commands))
+            sock.sendall(b"".join(c if isinstance(c, bytes) else _command(c) for c in commands))
             replies = [self._read(sock, reader, raise_errors=False) for _ in commands]
         except Exception:
             self.local.connection = None
@@ -165,7 +166,7 @@ class RedisStore:
             counter = cache.make_and_validate_key(count.key)
             found, hits, _ = self.reader.execute(
                 [
-                    ("MGET", *(self.prefix + key for key in keys)),
+                    _mget_command(tuple(self.prefix + key for key in keys)),
                     ("INCR", counter),
                     ("EXPIRE", counter, str(count.ttl)),
                 ]

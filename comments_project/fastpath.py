@@ -73,7 +73,8 @@ class CachedReadApp:
         if not self._plain_request(environ):
             return None
         # The read limit's counter goes along with the cache read: one round trip.
-        limit = abuse.ReadLimit.of(client_ip(_Meta(environ))) if abuse.read_limit_on() else None
+        rate = abuse.read_rate()
+        limit = abuse.ReadLimit(client_ip(_Meta(environ)), *rate) if rate else None
         count = limit.counter if limit is not None else None
         if match is None:
             kind = "counts"

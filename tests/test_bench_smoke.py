@@ -25,7 +25,10 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 # A Redis database of the smoke run's own: the runner flushes it.
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/10"
-ROWS = {"read-warm", "read-cold", "counts-warm", "counts-cold", "submit", "submit-limits"}
+ROWS = {
+    "read-warm", "read-cold", "read-limits", "counts-warm", "counts-cold", "counts-limits",
+    "submit", "submit-limits",
+}  # fmt: skip
 
 
 def _missing_services() -> list[str]:
@@ -101,6 +104,9 @@ def test_smoke_run_measures_every_figure_without_errors(bench_database_url, tmp_
     # form token, no 429 from a throttle or flood control), and the duplicate check
     # adds its query.
     assert set(rows["submit-limits"]["statuses"]) == {"202"}
+    # Every read from its own address: the read limit counts them all and refuses none.
+    assert set(rows["read-limits"]["statuses"]) == {"200"}
+    assert set(rows["counts-limits"]["statuses"]) == {"200"}
     assert rows["submit-limits"]["sql"] == rows["submit"]["sql"] + 1
     for row in rows.values():
         assert row["body_bytes"] > 0, row

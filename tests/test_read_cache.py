@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
 import time
@@ -183,6 +184,13 @@ def test_a_page_computed_from_data_read_before_a_change_is_never_served():
 
 
 def test_a_burst_on_a_cold_cache_computes_the_page_once():
+    if not os.environ.get("REDIS_URL"):
+        # The lock is an atomic SET NX in Redis; Django's file cache (no Redis, `make
+        # run`) has no atomic add, so there a burst may compute the page more than once.
+        message = "coalescing a burst needs Redis (REDIS_URL is not set)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message)
+        pytest.skip(message)
     computed = []
     start = threading.Barrier(8)
     results = []

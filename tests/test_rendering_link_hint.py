@@ -58,6 +58,8 @@ def linkify_always(text: str) -> str:
 @example("//cdn.example/x")
 @example("ip 192.168.0.1 here")
 @example("ending a sentence.Next one")
+@example("write to mailto:ada")
+@example("a bare http:x")
 def test_the_check_matches_wherever_linkify_itself_might_find_a_link(text):
     if LINKIFY.pretest(text):
         assert may_hold_link(text)

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -118,7 +119,8 @@ def submit(
     IdempotencyKeyReused instead of handing out someone else's comment. Two
     concurrent requests with one key race on the unique constraint
     (comment_idempotency_key_unique), not on a look-up: the loser's INSERT fails
-    (inside a savepoint) and it answers with the winner's comment.
+    (a statement of its own, or inside a savepoint) and it answers with the winner's
+    comment.
     """
     idempotency_key = idempotency_key or None  # "" is no key, as in the column
     fingerprint = ""
@@ -163,13 +165,26 @@ def submit(
         idempotency_key=idempotency_key or "",
         idempotency_fingerprint=fingerprint,
     )
+    connection = connections[Comment.objects.db]
     if (
         parent_id is None
-        and idempotency_key is None
-        and connections[Comment.objects.db].vendor == "postgresql"
+        and connection.vendor == "postgresql"
         and hooks.submission_records_nothing(notify_replies=notify_replies)
     ):
-        _insert_with_submitted_event(comment)
+        try:
+            # Inside a transaction (a test's, or ATOMIC_REQUESTS) a savepoint keeps it
+            # usable when the key's unique constraint refuses the INSERT.
+            savepoint = idempotency_key is not None and connection.in_atomic_block
+            with transaction.atomic() if savepoint else nullcontext():
+                _insert_with_submitted_event(comment)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            # A concurrent request with the same key committed first: its comment.
+            previous = _submitted_with_key(article, idempotency_key, fingerprint)
+            if previous is None:
+                raise
+            return previous
         _enqueue_check_on_commit(comment.pk)
         metrics.comment_submitted(comment)
         comment.replayed = False
@@ -214,9 +229,10 @@ def _submitted_event(comment: Comment) -> CommentEvent:
 def _insert_with_submitted_event(comment: Comment) -> None:
     """INSERT the new comment and its "submitted" event in one statement (PostgreSQL).
 
-    The common submission (no parent, no idempotency key, no hook to run) needs no
-    transaction of its own: one statement is atomic, and it saves the BEGIN, the
-    second INSERT and the COMMIT round trips of `submit`'s general path (issue 7).
+    The common submission (no parent, no hook to run; with or without an idempotency
+    key, which the widget always sends) needs no transaction of its own: one
+    statement is atomic, and it saves the BEGIN, the second INSERT and the COMMIT
+    round trips of `submit`'s general path (issue 7).
     The columns and values come from the models, as Django's own INSERT takes them.
     """
     using = Comment.objects.db
@@ -253,7 +269,7 @@ def request_fingerprint(
 
 def _submitted_with_key(article: Article, key: str, fingerprint: str) -> Comment | None:
     """The comment an earlier request with this key created on this article, if any."""
-    comment = Comment.objects.filter(article=article, idempotency_key=key).first()
+    comment = _comment_with_key(article.pk, key)
     if comment is None:
         return None
     if comment.idempotency_fingerprint != fingerprint:
@@ -264,6 +280,36 @@ def _submitted_with_key(article: Article, key: str, fingerprint: str) -> Comment
     logger.info("idempotent replay of comment %s", comment.pk)
     comment.replayed = True
     return comment
+
+
+def _comment_with_key(article_id: int, key: str) -> Comment | None:
+    """The comment stored with this key on this article (a prepared statement on
+    PostgreSQL). The literal `<> ''` lets the statement's generic plan use the partial
+    unique index on the key; without it PostgreSQL scanned the table by primary key
+    (80 ms per submit on a table of 50,000 comments)."""
+    using = router.db_for_read(Comment)
+    if connections[using].vendor != "postgresql":
+        found = Comment.objects.using(using).filter(article_id=article_id, idempotency_key=key)
+        return found.first()
+    sql, names = _comment_with_key_sql()
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, [article_id, key])
+        row = cursor.fetchone()
+    return None if row is None else Comment.from_db(using, names, row)
+
+
+@lru_cache(maxsize=1)
+def _comment_with_key_sql() -> tuple[str, list[str]]:
+    meta = Comment._meta
+    quote = connections["default"].ops.quote_name
+    fields = list(meta.concrete_fields)
+    key = quote(meta.get_field("idempotency_key").column)
+    sql = (
+        f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(meta.db_table)} "  # noqa: S608 (names from the model)
+        f"WHERE {quote(meta.get_field('article').column)} = %s AND {key} = %s "
+        f"AND {key} <> '' LIMIT 1"
+    )
+    return sql, [f.attname for f in fields]
 
 
 def _resolve_parent(article: Article, parent_id: int) -> Comment:

@@ -1,7 +1,8 @@
 """SQL queries per request, measured in-process against the benchmark's database.
 
 Run by bench/run.py with the servers' environment: `python -m bench.queries`
-(`--submit-only`: only the submit, for the run with the default abuse limits).
+(`--submit-only`: only the submit, with an Idempotency-Key, for the run with the
+default abuse limits).
 Each request goes through `comments_project.wsgi.application`, the very WSGI app
 the server runs (Django's test Client would skip the cached-read layer in front
 of Django), inside CaptureQueriesContext: once cold (cache emptied first) and
@@ -27,7 +28,12 @@ SUBMIT_PATH = "/api/v1/articles/article-1/comments/"
 
 
 def wsgi_request(
-    app: Callable, method: str, url: str, body: bytes = b"", forwarded_for: str = ""
+    app: Callable,
+    method: str,
+    url: str,
+    body: bytes = b"",
+    forwarded_for: str = "",
+    idempotency_key: str = "",
 ) -> tuple[int, bytes]:
     """Call a WSGI app as a server would, from 127.0.0.1; (status, body)."""
     path, _, query = url.partition("?")
@@ -41,6 +47,8 @@ def wsgi_request(
     }
     if forwarded_for:
         environ["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    if idempotency_key:
+        environ["HTTP_IDEMPOTENCY_KEY"] = idempotency_key
     if body:
         environ["CONTENT_TYPE"] = "application/json"
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -65,11 +73,16 @@ def main() -> int:
 
     from comments_project.wsgi import application  # sets Django up
 
+    submit_only = "--submit-only" in sys.argv
+
     def measure(method: str, url: str, body: bytes = b"", n: int = 0) -> dict[str, int]:
         # Each request from its own address (used when the server trusts one proxy, as
         # with the abuse limits on: one address may not post twice in a few seconds).
+        # With --submit-only (the limits' server) a submit carries an Idempotency-Key,
+        # as the widget's do.
+        key = f"bench-queries-{os.getpid()}-{n}" if submit_only and method == "POST" else ""
         with CaptureQueriesContext(connection) as captured:
-            status, _ = wsgi_request(application, method, url, body, f"192.0.2.{n + 1}")
+            status, _ = wsgi_request(application, method, url, body, f"192.0.2.{n + 1}", key)
         return {"queries": len(captured.captured_queries), "status": status}
 
     from comments import abuse  # after Django is set up
@@ -101,7 +114,7 @@ def main() -> int:
             ("POST", SUBMIT_PATH, submit_body(2), 2),
         ],
     }
-    if "--submit-only" in sys.argv:
+    if submit_only:
         requests = {"submit": requests["submit"]}
     for kind, (first, second) in requests.items():
         cache.clear()  # the benchmark's own Redis database

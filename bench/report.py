@@ -36,8 +36,9 @@ e-mail per request, 202 expected). The cached page, the cached counts and the su
 measured once more on a server with every abuse limit at its default (the read limit;
 for submits the form token's age, the limits per address and per e-mail, flood control
 and the duplicate check), each request from its own address behind one trusted proxy
-(`X-Forwarded-For`) so that the limits do their work without refusing the load ("default
-abuse limits"). The floor is `bench/floor_app.py`, a minimal WSGI app under the
+(`X-Forwarded-For`) so that the limits do their work without refusing the load, and each
+submit with an `Idempotency-Key`, as the widget sends them ("default abuse limits"). The
+floor is `bench/floor_app.py`, a minimal WSGI app under the
 same server command that answers each path with the exact bytes captured from the app
 just before; every figure is also given as a fraction of that floor and of the same floor
 under `gunicorn --workers 2` (sync workers), the reference the issue's targets are quoted

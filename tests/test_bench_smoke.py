@@ -101,13 +101,13 @@ def test_smoke_run_measures_every_figure_without_errors(bench_database_url, tmp_
         assert figures["errors"] == 0, figures
     assert set(rows["submit"]["statuses"]) == {"202"}
     # With the limits at their defaults every submit is still accepted (no 400 for the
-    # form token, no 429 from a throttle or flood control), and the duplicate check
-    # adds its query.
+    # form token, no 429 from a throttle or flood control); the duplicate check and the
+    # Idempotency-Key's look-up add a query each.
     assert set(rows["submit-limits"]["statuses"]) == {"202"}
+    assert rows["submit-limits"]["sql"] == rows["submit"]["sql"] + 2
     # Every read from its own address: the read limit counts them all and refuses none.
     assert set(rows["read-limits"]["statuses"]) == {"200"}
     assert set(rows["counts-limits"]["statuses"]) == {"200"}
-    assert rows["submit-limits"]["sql"] == rows["submit"]["sql"] + 1
     for row in rows.values():
         assert row["body_bytes"] > 0, row
         assert row["ratio_floor"] > 0, row

@@ -3,7 +3,8 @@
 -- nonce and, optionally, an address block (0-255): each request then comes from its
 -- own client address 10.<block + thread>.x.y (X-Forwarded-For, for a server that
 -- trusts one proxy), so that the default abuse limits (per address and per e-mail)
--- are at work without refusing the load.
+-- are at work without refusing the load, and carries an Idempotency-Key, as the
+-- widget sends every comment.
 -- Counts the answers by status so the runner can tell 202s from anything else.
 
 local counter = 0
@@ -30,6 +31,7 @@ function request()
   if block then
     headers["X-Forwarded-For"] = string.format(
       "10.%d.%d.%d", (block + id) % 256, math.floor(counter / 256) % 256, counter % 256)
+    headers["Idempotency-Key"] = string.format("%s-%d-%d", nonce, id, counter)
   end
   return wrk.format("POST", nil, headers, body)
 end

@@ -178,10 +178,7 @@ def submit(
             with transaction.atomic() if savepoint else nullcontext():
                 _insert_with_submitted_event(comment)
         except IntegrityError:
-            if idempotency_key is None:
-                raise
-            # A concurrent request with the same key committed first: its comment.
-            previous = _submitted_with_key(article, idempotency_key, fingerprint)
+            previous = _race_winner(article, idempotency_key, fingerprint)
             if previous is None:
                 raise
             return previous
@@ -201,10 +198,7 @@ def submit(
                     comment.depth = parent.depth + 1
                 comment.save(force_insert=True)
         except IntegrityError:
-            if idempotency_key is None:
-                raise
-            # The INSERT waited for the winner's transaction; its row is now visible.
-            previous = _submitted_with_key(article, idempotency_key, fingerprint)
+            previous = _race_winner(article, idempotency_key, fingerprint)
             if previous is None:
                 raise
             return previous
@@ -214,6 +208,13 @@ def submit(
         metrics.comment_submitted(comment)
     comment.replayed = False
     return comment
+
+
+def _race_winner(article: Article, key: str | None, fingerprint: str) -> Comment | None:
+    """After the key's unique constraint refused an INSERT: the comment of the
+    concurrent request with the same key that committed first (the INSERT waited for
+    its transaction, so its row is visible now). None: the error stands."""
+    return None if key is None else _submitted_with_key(article, key, fingerprint)
 
 
 def _submitted_event(comment: Comment) -> CommentEvent:

@@ -37,9 +37,10 @@ class Counter:
 
 
 class _RespReader:
-    """A minimal Redis client for the one hot command, MGET: a socket per thread,
-    hiredis parsing. It costs a fraction of redis-py's general machinery, which
-    matters on a path that does nothing else but this one round trip."""
+    """A minimal Redis client for the hot commands (MGET, and the abuse limits'
+    counters pipelined with it): a socket per thread, hiredis parsing. It costs a
+    fraction of redis-py's general machinery, which matters on a path that does
+    nothing else but this one round trip."""
 
     TIMEOUT = 5.0  # seconds a connect, send or receive may take
 

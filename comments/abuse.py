@@ -105,28 +105,24 @@ class SubmitThrottle(_SettingRateThrottle):
     def allow_request(self, request: Request, view: APIView) -> bool:
         if request.method != "POST":
             return True
-        rate = self.get_rate()
+        rate = setting_rate(self.setting_name)
         if rate is None:
             return True
-        allowed, duration = self.parse_rate(rate)
-        now = time.time()
-        window = int(now // duration)
-        keys = [f"throttle:submit-ip:{client_key(client_ip(request))}:{window}"]
+        window = FixedWindow(*rate)
+        keys = [window.key(f"submit-ip:{client_key(client_ip(request))}")]
         if isinstance(request.data, dict):
             email = str(request.data.get("author_email", "")).strip().lower()
             if email:
-                keys.append(f"throttle:submit-email:{_digest(email)}:{window}")
+                keys.append(window.key(f"submit-email:{_digest(email)}"))
         try:
-            hits = count_hits(keys, duration)
+            hits = count_hits(keys, window.duration)
         except CACHE_ERRORS as exc:
             return _cache_down(self.scope, exc)
-        if max(hits) <= allowed:
-            return True
-        self._wait = max(1, int((window + 1) * duration - now))
-        return False
+        self._wait = window.wait(max(hits))
+        return self._wait == 0
 
     def wait(self) -> float | None:
-        return self._wait
+        return self._wait or None
 
 
 class ReadThrottle(_SettingRateThrottle):
@@ -162,7 +158,13 @@ def read_limit_on() -> bool:
 
 def read_rate() -> tuple[int, int] | None:
     """COMMENTS_THROTTLE_READ as (requests, seconds), or None when reads are not limited."""
-    return _parsed_rate(str(settings.COMMENTS_THROTTLE_READ or ""))
+    return setting_rate("COMMENTS_THROTTLE_READ")
+
+
+def setting_rate(name: str) -> tuple[int, int] | None:
+    """A rate setting (DRF syntax, `10/min`) as (requests, seconds); None when off.
+    Read on every call, so operators and tests can change it without a restart."""
+    return _parsed_rate(str(getattr(settings, name, "") or ""))
 
 
 @lru_cache(maxsize=16)
@@ -171,6 +173,26 @@ def _parsed_rate(setting: str) -> tuple[int, int] | None:
     if rate in ("", "0") or rate.startswith("0/"):
         return None
     return SimpleRateThrottle.parse_rate(None, rate)  # DRF's own parsing (self unused)
+
+
+class FixedWindow:
+    """The current window of a rate of `allowed` requests per `duration` seconds: its
+    counters' keys, and how long a client over the rate waits."""
+
+    def __init__(self, allowed: int, duration: int) -> None:
+        now = time.time()
+        self.allowed, self.duration = allowed, duration
+        self.index = int(now // duration)
+        self.ends = (self.index + 1) * duration
+
+    def key(self, name: str) -> str:
+        return f"throttle:{name}:{self.index}"
+
+    def wait(self, hits: int) -> int:
+        """Seconds until the window ends if `hits` is over the rate, else 0."""
+        if hits <= self.allowed:
+            return 0
+        return max(1, int(self.ends - time.time()))
 
 
 # Where comments_project.fastpath leaves the read count of a request it hands on.
@@ -184,11 +206,8 @@ class ReadLimit:
     round trip for both: read_cache.cached_page/cached_counts) or by `wait`."""
 
     def __init__(self, ip: str | None, allowed: int, duration: int) -> None:
-        now = time.time()
-        window = int(now // duration)
-        self.allowed = allowed
-        self.window_ends = (window + 1) * duration
-        self.counter = cache_store.Counter(f"throttle:read:{client_key(ip)}:{window}", duration)
+        self.window = FixedWindow(allowed, duration)
+        self.counter = cache_store.Counter(self.window.key(f"read:{client_key(ip)}"), duration)
 
     @classmethod
     def of(cls, ip: str | None) -> ReadLimit | None:
@@ -199,21 +218,14 @@ class ReadLimit:
     def wait(self) -> int:
         """Count the read unless counted already; seconds to wait if over, else 0."""
         if self.counter.hits is None:
-            self.counter.hits = count_hit(self.counter.key, self.counter.ttl)
-        if self.counter.hits <= self.allowed:
-            return 0
-        return max(1, int(self.window_ends - time.time()))
+            (self.counter.hits,) = count_hits([self.counter.key], self.counter.ttl)
+        return self.window.wait(self.counter.hits)
 
 
 def read_limit_wait(ip: str | None) -> int:
     """Count one read from `ip`; the seconds it must wait if over the limit, else 0."""
     limit = ReadLimit.of(ip)
     return 0 if limit is None else limit.wait()
-
-
-def count_hit(key: str, duration: int) -> int:
-    """Increment a counter that expires after `duration` seconds; its new value."""
-    return count_hits([key], duration)[0]
 
 
 def count_hits(keys: list[str], duration: int) -> list[int]:

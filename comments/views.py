@@ -9,14 +9,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from articles.models import Article
-from comments import abuse, moderation, page_sql, prepared, read_cache, threads, tokens
+from comments import abuse, moderation, page_sql, prepared, read_cache, submission, threads, tokens
 from comments.list_query import validate_list_query
 from comments.models import Comment
 from comments.request_context import client_ip
@@ -31,10 +31,8 @@ from comments.serializers import (
     OwnCommentSerializer,
     PublicCommentSerializer,
     SubmittedCommentSerializer,
-    idempotency_key_from,
     submitted_comment_data,
 )
-from comments.submit_input import validate_submission
 
 TOKEN_HEADER = "X-Comment-Token"  # noqa: S105 (a header name)
 TOKEN_PARAMETER = OpenApiParameter(
@@ -55,7 +53,7 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Scoped to the article; reused for a different comment it is refused with 422.",
 )
 IDEMPOTENT_REPLAYED_HEADER = OpenApiParameter(
-    "Idempotent-Replayed",
+    submission.REPLAYED_HEADER,
     str,
     OpenApiParameter.HEADER,
     enum=["true"],
@@ -168,65 +166,19 @@ class ArticleCommentsView(APIView):
         summary="Submit a comment; it is checked before it is published",
     )
     def post(self, request: Request, slug: str) -> Response:
-        article = prepared.get_by(Article, "slug", slug, only=("slug", "comments_open"))
-        if article is None:
-            raise Http404("No Article matches the given query.")
-        if not article.comments_open:
-            raise PermissionDenied("Comments are closed for this article.")
-        idempotency_key = idempotency_key_from(request.headers)
-        # CommentSubmitSerializer's exact rules without DRF's per-request field copies.
-        data = validate_submission(request.data)
-        ip_address = client_ip(request)
-
-        def refuse_abuse() -> None:
-            """Checks for a new comment only: a replay is answered before them."""
-            try:
-                abuse.check_form_token(data.get("form_token"), article.slug)
-            except abuse.FormTokenError as exc:
-                raise ValidationError({"form_token": [str(exc)]}) from None
-            if abuse.is_duplicate(
-                article_id=article.pk, author_email=data["author_email"], body=data["body"]
-            ):
-                raise DuplicateComment()
-            abuse.check_flood(ip_address)
-
-        try:
-            comment = moderation.submit(
-                article=article,
-                author_name=data["author_name"],
-                author_email=data["author_email"],
-                author_url=data.get("author_url") or "",
-                body=data["body"],
-                parent_id=data.get("parent"),
-                ip_address=ip_address,
-                user_agent=request.META.get("HTTP_USER_AGENT", ""),
-                referrer=request.META.get("HTTP_REFERER", ""),
-                honeypot_tripped=bool(data.get("website", "").strip()),
-                idempotency_key=idempotency_key,
-                before_create=refuse_abuse,
-                notify_replies=data["notify_replies"],
-            )
-        except moderation.InvalidParent as exc:
-            raise ValidationError({"parent": [str(exc)]}) from None
-        except moderation.IdempotencyKeyReused as exc:
-            raise IdempotencyKeyConflict({IDEMPOTENCY_KEY_HEADER: [str(exc)]}) from None
-        comment.edit_token = tokens.make_edit_token(comment.pk, issued_at=comment.created_at)
-        response = Response(submitted_comment_data(comment), status=status.HTTP_202_ACCEPTED)
-        if comment.replayed:
-            response[IDEMPOTENT_REPLAYED_HEADER.name] = "true"
-        return response
-
-
-class IdempotencyKeyConflict(APIException):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = "This Idempotency-Key was already used for a different comment."
-    default_code = "idempotency_key_reused"
-
-
-class DuplicateComment(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "Looks like you already said that."
-    default_code = "duplicate"
+        comment = submission.accept(
+            slug,
+            request.data,
+            headers=request.headers,
+            ip_address=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            referrer=request.META.get("HTTP_REFERER", ""),
+        )
+        return Response(
+            submitted_comment_data(comment),
+            status=status.HTTP_202_ACCEPTED,
+            headers=submission.answer_headers(comment),
+        )
 
 
 class FormTokenView(APIView):

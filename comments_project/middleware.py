@@ -57,12 +57,17 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
-        logger.error("database unavailable for %s %s: %s", request.method, request.path, exception)
-        response = JsonResponse(
-            {"detail": "The service is briefly unavailable; please retry."}, status=503
-        )
-        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
-        return response
+        return database_unavailable(request.method, request.path, exception)
+
+
+def database_unavailable(method: str, path: str, exception: Exception) -> JsonResponse:
+    """The 503 of a request the database could not serve (logged)."""
+    logger.error("database unavailable for %s %s: %s", method, path, exception)
+    response = JsonResponse(
+        {"detail": "The service is briefly unavailable; please retry."}, status=503
+    )
+    response["Retry-After"] = str(DatabaseUnavailableMiddleware.RETRY_AFTER_SECONDS)
+    return response
 
 
 class ContentSecurityPolicyMiddleware:

@@ -1,5 +1,5 @@
 """WSGI entry point (`comments_project.wsgi:application`), served by granian
-(see comments_project/server.py): Django behind the cached-read fast path."""
+(see comments_project/server.py): Django behind the fast path for cached reads and plain submits."""
 
 import os
 
@@ -9,6 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comments_project.settings")
 
 django_application = get_wsgi_application()
 
-from comments_project.fastpath import CachedReadApp  # noqa: E402 (needs Django set up)
+from comments_project.fastpath import FastPathApp  # noqa: E402 (needs Django set up)
 
-application = CachedReadApp(django_application)
+application = FastPathApp(django_application)

@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.factories import ArticleFactory
+from tests.http_client import ServedAPIClient
 
 pytest_plugins = ["tests.akismet_fixtures", "tests.worker_fixtures"]
 
@@ -24,7 +25,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture
 def api() -> APIClient:
-    return APIClient()
+    """The API as a served request meets it: submits through the fast path first."""
+    return ServedAPIClient()
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ their history is real; `published_comment` then publishes through the same modul
 
 from __future__ import annotations
 
+import random
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -178,3 +180,8 @@ class ArticleAliasFactory(factory.django.DjangoModelFactory):
 
         kwargs["url"] = canonicalize(str(kwargs["url"]))
         return super()._create(model_class, *args, **kwargs)
+
+
+def fresh_ip() -> str:
+    """Counters live in the shared cache; a new address per test keeps tests apart."""
+    return f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"

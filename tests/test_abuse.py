@@ -14,14 +14,9 @@ from django.utils import timezone
 
 from comments import abuse, moderation, spam_check
 from comments.models import Comment
-from tests.factories import ArticleFactory, published_comment, submit_comment
+from tests.factories import ArticleFactory, fresh_ip, published_comment, submit_comment
 
 pytestmark = pytest.mark.django_db
-
-
-def fresh_ip() -> str:
-    """Counters live in the shared cache; a new address per test keeps tests apart."""
-    return f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
 
 
 def post(api, article, ip=None, **fields):

@@ -7,7 +7,6 @@ the first request created and creates nothing; the unique constraint decides a r
 from __future__ import annotations
 
 import datetime as dt
-import random
 import threading
 import uuid
 from types import SimpleNamespace
@@ -18,7 +17,7 @@ from rest_framework.test import APIClient
 
 from comments import abuse, moderation, tasks, tokens
 from comments.models import Comment, CommentEvent
-from tests.factories import ArticleFactory, published_comment
+from tests.factories import ArticleFactory, fresh_ip, published_comment
 
 HEADER = "Idempotency-Key"
 
@@ -35,11 +34,6 @@ def payload(**overrides: object) -> dict[str, object]:
     }
     fields.update(overrides)
     return fields
-
-
-def fresh_ip() -> str:
-    """Flood counters live in the shared cache; a new address per test keeps tests apart."""
-    return f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
 
 
 def post(api, article, body: dict[str, object], key: str | None = None, **extra):

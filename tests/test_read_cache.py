@@ -12,9 +12,7 @@ import time
 import uuid
 
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, connection
-from django.test import RequestFactory
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
@@ -22,8 +20,9 @@ from articles.models import Article
 from comments import cache_store, moderation, read_cache
 from comments.models import Comment
 from comments_project import wsgi
-from comments_project.fastpath import CachedReadApp
+from comments_project.fastpath import FastPathApp
 from tests.factories import ArticleFactory, moderator_user, published_comment, submit_comment
+from tests.http_client import environ_for, refuse, wsgi_call
 
 pytestmark = pytest.mark.django_db
 
@@ -371,37 +370,6 @@ def test_counts_keep_the_order_and_repeats_of_the_request(api):
 # --- the WSGI fast path ---------------------------------------------------------
 
 
-def wsgi_call(app, environ: dict) -> tuple[str, dict[str, str], bytes]:
-    """Call a WSGI app as a server would, keeping the test's database connection open
-    (as Django's test client does: a server closes it after each request)."""
-    captured = {}
-
-    def start_response(status, headers, exc_info=None):
-        captured["status"] = status
-        captured["headers"] = headers
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        result = app(environ, start_response)
-        body = b"".join(result)
-        if hasattr(result, "close"):
-            result.close()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    return captured["status"], dict(captured["headers"]), body
-
-
-def environ_for(path: str, method: str = "GET", **headers: str) -> dict:
-    request = RequestFactory().generic(method, path, **headers)
-    return dict(request.environ)
-
-
-def refuse(environ, start_response):
-    raise AssertionError(f"the fast path passed {environ['PATH_INFO']} to Django")
-
-
 SAME_AS_DJANGO = [
     ("page", "GET", {}),
     ("page?limit=2&order=newest", "GET", {}),
@@ -424,14 +392,14 @@ def test_the_fast_path_answers_byte_for_byte_like_django(target, method, headers
     else:
         path = f"/api/v1/articles/counts/?slug={article.slug}&slug=second-article"
     from_django = wsgi_call(wsgi.django_application, environ_for(path, method, **headers))
-    from_cache = wsgi_call(CachedReadApp(refuse), environ_for(path, method, **headers))
+    from_cache = wsgi_call(FastPathApp(refuse), environ_for(path, method, **headers))
     if method == "HEAD":  # the server drops the body Django returns for HEAD
         from_django = (*from_django[:2], b"")
     assert from_cache == from_django
     assert from_cache[0] == "200 OK"
     etag = from_django[1]["ETag"]
     revalidated = wsgi_call(
-        CachedReadApp(refuse), environ_for(path, method, HTTP_IF_NONE_MATCH=etag, **headers)
+        FastPathApp(refuse), environ_for(path, method, HTTP_IF_NONE_MATCH=etag, **headers)
     )
     assert revalidated == wsgi_call(
         wsgi.django_application, environ_for(path, method, HTTP_IF_NONE_MATCH=etag, **headers)
@@ -463,7 +431,7 @@ def test_the_fast_path_leaves_anything_unusual_to_django(query, headers, setting
         start_response("200 OK", [])
         return [b""]
 
-    wsgi_call(CachedReadApp(django_stub), environ_for(page_url(article, query), **headers))
+    wsgi_call(FastPathApp(django_stub), environ_for(page_url(article, query), **headers))
     assert passed == [page_url(article)]
 
 
@@ -473,7 +441,7 @@ def test_the_fast_path_passes_a_miss_to_django_which_fills_the_cache():
     app = wsgi.application
     status, _, first = wsgi_call(app, environ_for(page_url(article)))
     assert status == "200 OK"
-    assert wsgi_call(CachedReadApp(refuse), environ_for(page_url(article)))[2] == first
+    assert wsgi_call(FastPathApp(refuse), environ_for(page_url(article)))[2] == first
 
 
 def test_the_fast_path_counts_reads_for_the_throttle(settings):
@@ -507,7 +475,7 @@ def test_a_cached_read_counts_its_read_limit_in_the_same_cache_round_trip(settin
     monkeypatch.setattr(store_class, "get_many", get_many)
     monkeypatch.setattr(abuse, "count_hits", lambda *args: separate_counts.append(args))
 
-    assert wsgi_call(CachedReadApp(refuse), dict(environ))[0] == "200 OK"
+    assert wsgi_call(FastPathApp(refuse), dict(environ))[0] == "200 OK"
     (counter,) = reads  # this process holds the page: one read, the counter with it
     assert counter is not None and counter.hits == 3
     assert separate_counts == []
@@ -616,7 +584,7 @@ def test_the_fast_path_answers_new_counts_after_a_publication(
     published_comment(one)
     url = f"/api/v1/articles/counts/?slug={one.slug}&slug={two.slug}"
     assert api.get(url).json() == {one.slug: 1, two.slug: 0}  # computed and cached
-    fast = CachedReadApp(refuse)
+    fast = FastPathApp(refuse)
     status, _, body = wsgi_call(fast, environ_for(url))
     assert (status, json.loads(body)) == ("200 OK", {one.slug: 1, two.slug: 0})
     assert wsgi_call(fast, environ_for(url))[2] == body  # the kept answer

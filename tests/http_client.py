@@ -15,7 +15,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.http import HttpResponse
 from django.test import RequestFactory
-from rest_framework.test import APIClient
+from rest_framework.test import APIClient, ForceAuthClientHandler
 
 from comments_project.fastpath import FastPathApp
 
@@ -24,17 +24,17 @@ def _never_called(environ, start_response):
     raise AssertionError("the fast path answers or returns None; it never calls Django itself")
 
 
-class _FastPathFirst:
-    """Django's test handler behind the submit fast path."""
+class _FastPathFirst(ForceAuthClientHandler):
+    """DRF's test handler (force_authenticate keeps working) behind the submit fast path."""
 
-    def __init__(self, handler) -> None:
-        self.handler = handler
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.front = FastPathApp(_never_called)
         self.answered: list[str] = []  # paths the fast path answered itself
 
     def __call__(self, environ: dict) -> HttpResponse:
         if environ["REQUEST_METHOD"] != "POST":
-            return self.handler(environ)
+            return super().__call__(environ)
         # As Django's test handler does: the test's transaction keeps its connection.
         request_started.disconnect(close_old_connections)
         request_finished.disconnect(close_old_connections)
@@ -44,7 +44,7 @@ class _FastPathFirst:
             request_started.connect(close_old_connections)
             request_finished.connect(close_old_connections)
         if answer is None:
-            return self.handler(environ)  # with the body the fast path put back
+            return super().__call__(environ)  # with the body the fast path put back
         status, headers, body = answer
         assert not status.startswith("500"), body  # a bug in the fast path: fail loudly
         self.answered.append(environ["PATH_INFO"])
@@ -58,9 +58,9 @@ class _FastPathFirst:
 class ServedAPIClient(APIClient):
     """APIClient with the submit fast path in front, as in a served request."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.handler = _FastPathFirst(self.handler)
+    def __init__(self, enforce_csrf_checks: bool = False, **defaults) -> None:
+        super().__init__(enforce_csrf_checks, **defaults)
+        self.handler = _FastPathFirst(enforce_csrf_checks)
 
     @property
     def fast_answers(self) -> list[str]:

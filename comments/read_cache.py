@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 
@@ -359,27 +359,49 @@ _LOCAL_COUNTS_MAX = 50_000
 _local_counts: dict[str, tuple[bytes, int]] = {}
 
 
+def generation_keys(slugs: Sequence[str]) -> list[str]:
+    """The cache keys of the generations of `slugs`, for current_generations."""
+    return [_gen_key(slug) for slug in slugs]
+
+
+def current_generations(
+    keys: list[str], count: Counter | None = None
+) -> tuple[bytes | None, ...] | None:
+    """The generations under `keys` (generation_keys; None where unset) in one round
+    trip that also increments `count`; None when the cache is off or out of reach."""
+    if not enabled():
+        return None
+    try:
+        return tuple(store().get_many(keys, count))
+    except CacheUnavailable:
+        return None
+
+
 def cached_counts(
-    slugs: list[str], count: Counter | None = None
+    slugs: list[str],
+    count: Counter | None = None,
+    generations: Sequence[bytes | None] | None = None,
 ) -> tuple[dict[str, int], dict[str, bytes | None]]:
     """Fresh cached counts of `slugs`, and the generation of every slug (None if unset).
 
     Like pages, counts this process already holds are used when their generation
     is still the article's current one; only the others are fetched. `count` is
-    incremented in the first round trip.
+    incremented in the first round trip. `generations`: those of `slugs`, in order,
+    when the caller has just read them (current_generations).
     """
     if not enabled():
         return {}, dict.fromkeys(slugs)
     try:
-        return _cached_counts(slugs, count)
+        return _cached_counts(slugs, count, generations)
     except CacheUnavailable:
         return {}, dict.fromkeys(slugs)
 
 
 def _cached_counts(
-    slugs: list[str], count: Counter | None
+    slugs: list[str], count: Counter | None, gens: Sequence[bytes | None] | None
 ) -> tuple[dict[str, int], dict[str, bytes | None]]:
-    gens = store().get_many([_gen_key(slug) for slug in slugs], count)
+    if gens is None:
+        gens = store().get_many(generation_keys(slugs), count)
     counts: dict[str, int] = {}
     generations: dict[str, bytes | None] = {}
     wanted = []

@@ -67,6 +67,25 @@ class _Meta:
 # Recent counts answers of this process: (slugs) -> (their generations, the bytes).
 _counts_answers: dict[tuple[str, ...], tuple[tuple[bytes | None, ...], read_cache.CachedBody]] = {}
 MAX_COUNTS_ANSWERS = 1024
+# Counts query strings this process has parsed (up to MAX_REMEMBERED_QUERY characters):
+# their slugs and generation keys, or no slugs when the fast path leaves them to Django.
+_counts_queries: dict[str, tuple[tuple[str, ...], list[str]]] = {}
+MAX_REMEMBERED_QUERY = 2048
+
+
+def _counts_slugs(query: str) -> tuple[str, ...]:
+    """The slugs of a counts query in its plain form; () for anything else (Django's)."""
+    # Slugs need no %-decoding; anything that does goes to Django.
+    pairs = query.split("&") if query else []
+    if not pairs or len(pairs) > MAX_COUNT_SLUGS or "%" in query or "+" in query:
+        return ()
+    slugs = []
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name != "slug" or not SLUG.match(value):
+            return ()
+        slugs.append(value)
+    return tuple(slugs)
 
 
 class FastPathApp:
@@ -243,30 +262,32 @@ class FastPathApp:
 
     @staticmethod
     def _counts(query: str, count: Counter | None) -> read_cache.CachedBody | None:
-        # Slugs need no %-decoding; anything that does goes to Django.
-        pairs = query.split("&") if query else []
-        if not pairs or len(pairs) > MAX_COUNT_SLUGS or "%" in query or "+" in query:
+        parsed = _counts_queries.get(query)
+        if parsed is None:
+            slugs = _counts_slugs(query)
+            parsed = (slugs, read_cache.generation_keys(slugs))
+            if len(query) <= MAX_REMEMBERED_QUERY:
+                if len(_counts_queries) >= MAX_COUNTS_ANSWERS:
+                    _counts_queries.clear()
+                _counts_queries[query] = parsed
+        slugs, keys = parsed
+        if not slugs:
             return None
-        slugs = []
-        for pair in pairs:
-            name, _, value = pair.partition("=")
-            if name != "slug" or not SLUG.match(value):
-                return None
-            slugs.append(value)
-        found, generations = read_cache.cached_counts(slugs, count)
-        if len(found) < len(set(slugs)):
+        generations = read_cache.current_generations(keys, count)
+        if generations is None:
             return None
         # The answer to the same slugs under the same generations is the same bytes.
-        key = tuple(slugs)
-        stamp = tuple(generations[slug] for slug in slugs)
-        known = _counts_answers.get(key)
-        if known is not None and known[0] == stamp:
+        known = _counts_answers.get(slugs)
+        if known is not None and known[0] == generations:
             return known[1]
+        found = read_cache.cached_counts(list(slugs), generations=generations)[0]
+        if len(found) < len(set(slugs)):
+            return None
         body = read_cache.json_bytes({slug: found[slug] for slug in slugs})
         entry = read_cache.CachedBody(body, read_cache.etag_for(body))
         if len(_counts_answers) >= MAX_COUNTS_ANSWERS:
             _counts_answers.clear()
-        _counts_answers[key] = (stamp, entry)
+        _counts_answers[slugs] = (generations, entry)
         return entry
 
     def _response(

@@ -19,7 +19,7 @@ from rest_framework.authtoken.models import Token
 from articles.models import Article
 from comments import cache_store, moderation, read_cache
 from comments.models import Comment
-from comments_project import wsgi
+from comments_project import fastpath, wsgi
 from comments_project.fastpath import FastPathApp
 from tests.factories import ArticleFactory, moderator_user, published_comment, submit_comment
 from tests.http_client import environ_for, refuse, wsgi_call
@@ -595,3 +595,34 @@ def test_the_fast_path_answers_new_counts_after_a_publication(
 
     status, _, body = wsgi_call(fast, environ_for(url))
     assert (status, json.loads(body)) == ("200 OK", {one.slug: 1, two.slug: 1})
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["slug=a-one&utm_source=x", "slug=a%2Done", "slug=a-one&slug=", ""],
+)
+def test_a_counts_query_left_to_django_is_left_to_it_every_time(query):
+    """Parsed queries are remembered, the ones the fast path does not answer too."""
+    passed = []
+
+    def django_stub(environ, start_response):
+        passed.append(environ["QUERY_STRING"])
+        start_response("200 OK", [])
+        return [b""]
+
+    fast = FastPathApp(django_stub)
+    for _ in range(2):
+        wsgi_call(fast, environ_for(f"/api/v1/articles/counts/?{query}"))
+    assert passed == [query, query]
+
+
+def test_a_counts_query_too_long_to_remember_is_still_answered(api):
+    articles = [ArticleFactory(slug=f"{'s' * 150}-{n}") for n in range(20)]
+    url = "/api/v1/articles/counts/?" + "&".join(f"slug={a.slug}" for a in articles)
+    assert len(url) > fastpath.MAX_REMEMBERED_QUERY
+    expected = dict.fromkeys((a.slug for a in articles), 0)
+    assert api.get(url).json() == expected  # computed and cached
+    for _ in range(2):
+        status, _, body = wsgi_call(FastPathApp(refuse), environ_for(url))
+        assert (status, json.loads(body)) == ("200 OK", expected)
+    assert url.partition("?")[2] not in fastpath._counts_queries

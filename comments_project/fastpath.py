@@ -11,10 +11,11 @@ and every cache miss, goes to Django, which computes the bytes and caches them.
 
 Submits: a plain JSON submit runs the same steps as the DRF view
 (comments.submission) without Django's request cycle, which was a fifth of a
-submit's CPU. Only an accepted comment (and a database outage) is answered
-here; any refusal is handed on to Django untouched, body included, and refused
-there the same way. Nothing is written before the checks that can refuse, and
-the submit limit's count travels with the request, so nothing happens twice.
+submit's CPU. Only an accepted comment is answered here (and, as Django would,
+a database outage or a bug once the steps have begun); any refusal is handed on to
+Django untouched, body included, and refused there the same way. Nothing is
+written before the checks that can refuse, and the submit limit's count travels
+with the request, so nothing happens twice.
 """
 
 from __future__ import annotations

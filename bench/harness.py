@@ -119,10 +119,11 @@ def _children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def _cpu_ticks() -> tuple[int, dict[int, tuple[str, int]]]:
-    """Busy ticks of the whole machine, and (name, user+system ticks) of every process."""
+def _cpu_ticks() -> tuple[int, int, dict[int, tuple[str, int]]]:
+    """Busy and I/O-wait ticks of the whole machine, and (name, user+system ticks) of
+    every process."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    user, nice, system, _idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     processes = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -133,12 +134,13 @@ def _cpu_ticks() -> tuple[int, dict[int, tuple[str, int]]]:
             name = stat[stat.index("(") + 1 : stat.rindex(")")]
             rest = stat.rsplit(")", 1)[1].split()
             processes[int(entry.name)] = (name, int(rest[11]) + int(rest[12]))
-    return user + nice + system + irq + softirq + steal, processes
+    return user + nice + system + irq + softirq + steal, iowait, processes
 
 
 class CpuMeter:
     """Where the CPU went while a load ran, in cores: the server under test (its process
-    group), PostgreSQL and Redis, wrk (timed separately) and everything else."""
+    group), PostgreSQL and Redis, wrk (timed separately) and everything else; and the
+    cores left idle waiting on the disk ("disk_wait": a stalled WAL flush, say)."""
 
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
@@ -156,8 +158,8 @@ class CpuMeter:
         hz = os.sysconf("SC_CLK_TCK")
         server_pids = {self.server_pid, *_children(self.server_pid)}
         groups = {"server": 0, "postgres_redis": 0}
-        for pid, (name, ticks) in self.after[1].items():
-            used = ticks - self.before[1].get(pid, (name, 0))[1]
+        for pid, (name, ticks) in self.after[2].items():
+            used = ticks - self.before[2].get(pid, (name, 0))[1]
             if pid in server_pids:
                 groups["server"] += used
             elif name.startswith(("postgres", "redis-server")):
@@ -166,6 +168,7 @@ class CpuMeter:
         result = {key: ticks / hz / self.seconds for key, ticks in groups.items()}
         result["wrk"] = wrk_seconds / self.seconds
         result["other"] = max(0.0, busy / hz / self.seconds - sum(result.values()))
+        result["disk_wait"] = (self.after[1] - self.before[1]) / hz / self.seconds
         return {key: round(value, 2) for key, value in result.items()}
 
 
@@ -392,6 +395,20 @@ def ensure_database(database_url: str) -> str:
             return conn.execute("SHOW server_version").fetchone()[0]
     except psycopg.OperationalError as exc:
         raise BenchError(f"PostgreSQL at {parts.hostname}:{parts.port or 5432}: {exc}") from None
+
+
+def checkpoint(database_url: str) -> str | None:
+    """Flush PostgreSQL's dirty pages now (CHECKPOINT), so that the writes of seeding or
+    of an earlier figure are not flushed during the next one, stalling its commits
+    behind them. None when done, else why not (it needs a superuser or pg_checkpoint)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("CHECKPOINT")
+    except psycopg.Error as exc:
+        return f"CHECKPOINT refused ({str(exc).strip()}): figures may pay for earlier writes"
+    return None
 
 
 def redis_client(redis_url: str) -> Any:

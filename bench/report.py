@@ -9,6 +9,7 @@ from typing import Any
 # Cores used by anything but the system under test and wrk above which a figure is
 # flagged: the machine was shared, and the figure is low.
 OTHER_CPU_WARNING = 0.15
+DISK_WAIT_WARNING = 0.15
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 
@@ -47,8 +48,12 @@ errors and timeouts. SQL queries are counted in-process for one request of each 
 through the same WSGI app (cold: cache emptied first; warm: the same request again).
 The cores columns split the CPU time used while a figure was measured between the server,
 PostgreSQL and Redis, wrk, and everything else; "other" above 0.15 cores means the machine
-was shared and the figure is low. Memory is the peak RSS (VmHWM) of each server process
-when its figures are done. The raw figures of the last full run are in
+was shared and the figure is low. "Disk wait" is the cores left idle waiting on the disk
+(the machine's iowait): above 0.15 the disk held the figure back (for submits, each
+commit waits for its WAL flush). PostgreSQL is told to CHECKPOINT after seeding and before
+each submit figure, so that no figure flushes the pages earlier work dirtied. Memory is
+the peak RSS (VmHWM) of each server process when its figures are done. The raw figures
+of the last full run are in
 `bench/results/latest.json`; `python bench/run.py --render FILE --write-docs` puts a result
 here again.
 """
@@ -76,7 +81,8 @@ def _cores(figures: dict[str, Any]) -> str:
     cpu = figures.get("cpu_cores")
     if not cpu:
         return "–"
-    return ", ".join(f"{cpu[key]:.2f}" for key in ("server", "postgres_redis", "wrk", "other"))
+    keys = ("server", "postgres_redis", "wrk", "other", "disk_wait")
+    return ", ".join("–" if key not in cpu else f"{cpu[key]:.2f}" for key in keys)
 
 
 def _size(n: int) -> str:
@@ -103,7 +109,7 @@ def markdown(result: dict[str, Any]) -> str:
         + ("exists." if result.get("read_cache_setting") is not None else "absent (no cache)."),
         "",
         "| N | request | req/s | ÷ floor | ÷ gunicorn floor | p50 ms | p99 ms | errors "
-        "| SQL/request | body bytes | cores: server, db, wrk, other |",
+        "| SQL/request | body bytes | cores: server, db, wrk, other, disk wait |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for size in result["sizes"]:
@@ -162,7 +168,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def warnings(result: dict[str, Any]) -> list[str]:
-    """The run's warnings, and one line on figures other processes took CPU from."""
+    """The run's warnings, and a line each on the figures other processes took CPU from
+    and on those the disk held back."""
     figures = [
         figures
         for size in result.get("sizes", [])
@@ -179,6 +186,14 @@ def warnings(result: dict[str, Any]) -> list[str]:
             f"{len(noisy)} of {len(others)} figures were measured while other processes used "
             f"more than {OTHER_CPU_WARNING} cores (up to {max(noisy):.2f}; see the cores "
             "columns): those figures are low; measure again on a quiet machine"
+        )
+    waits = [f["cpu_cores"].get("disk_wait", 0.0) for f in figures if "cpu_cores" in f]
+    stalled = [wait for wait in waits if wait > DISK_WAIT_WARNING]
+    if stalled:
+        notes.append(
+            f"{len(stalled)} of {len(waits)} figures were measured while the cores waited on "
+            f"the disk for more than {DISK_WAIT_WARNING} cores (up to {max(stalled):.2f}; see "
+            "the cores columns): the disk held those figures back"
         )
     return notes
 

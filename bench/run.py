@@ -44,6 +44,7 @@ from bench.harness import (  # noqa: E402
     STANDIN_KEY,
     BenchError,
     Server,
+    checkpoint,
     ensure_database,
     find_wrk,
     free_port,
@@ -163,6 +164,8 @@ class Run:
         script = wrk_script(self.work / f"{script_kind}.lua", script_kind)
         url = server.base_url + PATHS[kind]
         threads, connections = self.args.wrk_threads, self.args.connections
+        if kind == "submit":
+            self.checkpoint()
         if self.args.warmup:
             warm_args = script_args
             if kind == "submit" and len(script_args) > 2:
@@ -188,9 +191,16 @@ class Run:
             f"{label}: {figures['rps']:,.0f} req/s, p50 {figures['p50_ms']} ms, "
             f"p99 {figures['p99_ms']} ms, errors {figures['errors']}; cores: server "
             f"{cpu['server']}, postgres+redis {cpu['postgres_redis']}, wrk {cpu['wrk']}, "
-            f"other {cpu['other']}"
+            f"other {cpu['other']}, disk wait {cpu['disk_wait']}"
         )
         return figures
+
+    def checkpoint(self) -> None:
+        """CHECKPOINT (harness.checkpoint); a refusal is warned about once."""
+        refused = checkpoint(self.env["DATABASE_URL"])
+        if refused and refused not in self.warnings:
+            log(f"warning: {refused}")
+            self.warnings.append(refused)
 
     def capture(self, base: str) -> dict[str, dict[str, Any]]:
         """The answers the floor repeats: status, content type and bytes, per kind."""
@@ -260,6 +270,7 @@ class Run:
             self.env, timeout=3600, what=f"seed_demo --comments {n}",
         )  # fmt: skip
         seed_seconds = round(time.monotonic() - started, 1)
+        self.checkpoint()  # the seed's writes are flushed before anything is measured
         queries = json.loads(
             run_checked([PYTHON, "-m", "bench.queries"], self.env, 600, "counting SQL queries")
             .stdout.strip()

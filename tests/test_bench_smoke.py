@@ -99,6 +99,9 @@ def test_smoke_run_measures_every_figure_without_errors(bench_database_url, tmp_
         assert figures["rps"] > 0, figures
         assert figures["p50_ms"] > 0, figures
         assert figures["errors"] == 0, figures
+        assert figures["cpu_cores"]["disk_wait"] >= 0, figures
+    # PostgreSQL flushed the seed's pages (and before each submit figure) when told to.
+    assert not [warning for warning in data["warnings"] if "CHECKPOINT" in warning]
     assert set(rows["submit"]["statuses"]) == {"202"}
     # With the limits at their defaults every submit is still accepted (no 400 for the
     # form token, no 429 from a throttle or flood control); the duplicate check and the

@@ -10,6 +10,7 @@ import time
 import pytest
 from django.core import signing
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from comments import abuse, moderation, spam_check
@@ -325,3 +326,55 @@ def test_a_refused_submission_does_not_use_up_the_flood_interval(api, settings):
     article, ip = ArticleFactory(), fresh_ip()
     assert post(api, article, ip, body="").status_code == 400
     assert post(api, article, ip, body="now valid").status_code == 202
+
+
+def _prepared_plans(statement_start: str) -> tuple[int, int]:
+    """(generic, custom) plans of this connection's prepared statement so far."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            [statement_start.replace("%", r"\%") + "%"],
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan cache")
+def test_the_duplicate_check_is_planned_once_not_on_every_submit(settings):
+    """The check is a prepared statement: PostgreSQL plans it for any article and
+    author (its generic plan) unless a plan for the actual values looks cheaper. With
+    only an index on the article and one on the author's address, it always did, and
+    planned the statement again on every submit (1-2 ms of database CPU each, with the
+    comment table's many indexes); an index on both makes the generic plan as cheap."""
+    settings.COMMENTS_DUPLICATE_WINDOW_SECONDS = 3600
+    # Shaped like a site's table: one article with most of the comments (the
+    # benchmark's article-0), readers who comment often.
+    articles = [ArticleFactory() for _ in range(30)]
+    Comment.objects.bulk_create(
+        Comment(
+            article=articles[0] if i % 10 else articles[i // 10 % 30],
+            author_name=f"Reader {i % 100}",
+            author_email=f"reader-{i % 100}@example.com",
+            body=f"Comment {i}.",
+            body_html=f"<p>Comment {i}.</p>",
+        )
+        for i in range(5000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Comment._meta.db_table}")
+    statement = abuse._duplicate_sql().split(" WHERE ")[0]
+
+    def check(n: int) -> bool:
+        email = f"new-{n}@example.com"
+        article = articles[1 + n % 29]  # one with few comments, as most are
+        return abuse.is_duplicate(article_id=article.pk, author_email=email, body="x")
+
+    for n in range(6):  # PostgreSQL tries plans for the actual values five times first
+        assert check(n) is False
+    before = _prepared_plans(statement)
+    for n in range(6, 10):
+        assert check(n) is False
+    generic, custom = _prepared_plans(statement)
+    assert (generic - before[0], custom - before[1]) == (4, 0)

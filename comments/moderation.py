@@ -71,6 +71,12 @@ class IdempotencyKeyReused(ValueError):
     """The idempotency key was already used on this article for a different request."""
 
 
+class ArticleUnverified(Exception):
+    """`submit` took the article on trust (`article_verified=False`) and it is no longer
+    open for comments, or the answer would be an earlier comment: nothing was written,
+    and the caller answers after looking the article up."""
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who made a change: a user, or a named part of the system."""
@@ -103,6 +109,7 @@ def submit(
     idempotency_key: str | None = None,
     before_create: Callable[[], None] | None = None,
     notify_replies: bool = False,
+    article_verified: bool = True,
 ) -> Comment:
     """Store a new comment as pending; it is checked before anyone else sees it.
 
@@ -121,6 +128,11 @@ def submit(
     (comment_idempotency_key_unique), not on a look-up: the loser's INSERT fails
     (a statement of its own, or inside a savepoint) and it answers with the winner's
     comment.
+
+    `article_verified=False`: `article` (its pk and slug) was taken on trust, not read.
+    The comment is then stored only if the article is still there and open, and
+    ArticleUnverified is raised, with nothing written, when it is not (checked before
+    answering with an earlier comment, too).
     """
     idempotency_key = idempotency_key or None  # "" is no key, as in the column
     fingerprint = ""
@@ -134,7 +146,7 @@ def submit(
         )
         previous = _submitted_with_key(article, idempotency_key, fingerprint)
         if previous is not None:
-            return previous
+            return _answer_with(previous, article, article_verified)
     if before_create is not None:
         try:
             before_create()
@@ -148,7 +160,7 @@ def submit(
             )
             if previous is None:
                 raise
-            return previous
+            return _answer_with(previous, article, article_verified)
     comment = Comment(
         article=article,
         author_name=author_name,
@@ -176,17 +188,21 @@ def submit(
             # usable when the key's unique constraint refuses the INSERT.
             savepoint = idempotency_key is not None and connection.in_atomic_block
             with transaction.atomic() if savepoint else nullcontext():
-                _insert_with_submitted_event(comment)
+                inserted = _insert_with_submitted_event(comment, article_verified)
         except IntegrityError:
             previous = _race_winner(article, idempotency_key, fingerprint)
             if previous is None:
                 raise
-            return previous
+            return _answer_with(previous, article, article_verified)
+        if not inserted:
+            raise ArticleUnverified(article.pk)
         _enqueue_check_on_commit(comment.pk)
         metrics.comment_submitted(comment)
         comment.replayed = False
         return comment
     with transaction.atomic():
+        if not article_verified and not _open_for_comments(article):
+            raise ArticleUnverified(article.pk)
         parent = _resolve_parent(article, parent_id) if parent_id is not None else None
         try:
             # A savepoint, when there is a key: losing the race on it leaves the
@@ -201,13 +217,26 @@ def submit(
             previous = _race_winner(article, idempotency_key, fingerprint)
             if previous is None:
                 raise
-            return previous
+            return _answer_with(previous, article, article_verified)
         _submitted_event(comment).save(force_insert=True)
         hooks.comment_submitted(comment, notify_replies=notify_replies)
         _enqueue_check_on_commit(comment.pk)
         metrics.comment_submitted(comment)
     comment.replayed = False
     return comment
+
+
+def _answer_with(previous: Comment, article: Article, article_verified: bool) -> Comment:
+    """An earlier comment as the answer, once the article is known to be still open:
+    its being closed or gone is answered first."""
+    if not article_verified and not _open_for_comments(article):
+        raise ArticleUnverified(article.pk)
+    return previous
+
+
+def _open_for_comments(article: Article) -> bool:
+    """Still there under the same slug, and open."""
+    return Article.objects.filter(pk=article.pk, slug=article.slug, comments_open=True).exists()
 
 
 def _race_winner(article: Article, key: str | None, fingerprint: str) -> Comment | None:
@@ -227,7 +256,7 @@ def _submitted_event(comment: Comment) -> CommentEvent:
     )
 
 
-def _insert_with_submitted_event(comment: Comment) -> None:
+def _insert_with_submitted_event(comment: Comment, article_verified: bool = True) -> bool:
     """INSERT the new comment and its "submitted" event in one statement (PostgreSQL).
 
     The common submission (no parent, no hook to run; with or without an idempotency
@@ -235,6 +264,8 @@ def _insert_with_submitted_event(comment: Comment) -> None:
     statement is atomic, and it saves the BEGIN, the second INSERT and the COMMIT
     round trips of `submit`'s general path (issue 7).
     The columns and values come from the models, as Django's own INSERT takes them.
+    With `article_verified=False` the statement inserts only if the article exists
+    and is open for comments; False: it did not insert.
     """
     using = Comment.objects.db
     connection = connections[using]
@@ -242,22 +273,48 @@ def _insert_with_submitted_event(comment: Comment) -> None:
     event_columns, event_params = prepared.insert_columns(
         _submitted_event(comment), connection, expressions={"comment_id": "new.id"}
     )
-    quote = connection.ops.quote_name
+    # Still there under the same slug, and open.
+    guard = [] if article_verified else [comment.article_id, comment.article.slug]
+    with prepared_cursor(using) as cursor:
+        cursor.execute(
+            _insert_with_event_sql(comment_columns, event_columns, article_verified),
+            [*comment_params, *guard, *event_params],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    comment.pk = row[0]
+    comment._state.adding = False
+    comment._state.db = using
+    return True
+
+
+@lru_cache(maxsize=4)
+def _insert_with_event_sql(
+    comment_columns: tuple[str, str], event_columns: tuple[str, str], article_verified: bool
+) -> str:
+    quote = connections[Comment.objects.db].ops.quote_name
     # Table and column names come from the models; every value is bound.
     comment_table = quote(Comment._meta.db_table)
     event_table = quote(CommentEvent._meta.db_table)
-    sql = f"""
+    if article_verified:
+        rows = f"VALUES ({comment_columns[1]})"
+    else:
+        article_table = quote(Article._meta.db_table)
+        open_column = quote(Article._meta.get_field("comments_open").column)
+        slug_column = quote(Article._meta.get_field("slug").column)
+        rows = (
+            f"SELECT {comment_columns[1]} WHERE EXISTS (SELECT 1 FROM {article_table}"  # noqa: S608
+            f" WHERE {quote(Article._meta.pk.column)} = %s AND {slug_column} = %s"
+            f" AND {open_column})"
+        )
+    return f"""
 WITH new AS (
-    INSERT INTO {comment_table} ({comment_columns[0]}) VALUES ({comment_columns[1]}) RETURNING id
+    INSERT INTO {comment_table} ({comment_columns[0]}) {rows} RETURNING id
 ), event AS (
     INSERT INTO {event_table} ({event_columns[0]}) SELECT {event_columns[1]} FROM new
 )
 SELECT id FROM new"""  # noqa: S608
-    with prepared_cursor(using) as cursor:
-        cursor.execute(sql, [*comment_params, *event_params])
-        comment.pk = cursor.fetchone()[0]
-    comment._state.adding = False
-    comment._state.db = using
 
 
 def request_fingerprint(

@@ -15,7 +15,9 @@ submit's CPU. Only an accepted comment is answered here (and, as Django would,
 a database outage or a bug once the steps have begun); any refusal is handed on to
 Django untouched, body included, and refused there the same way. Nothing is
 written before the checks that can refuse, and the submit limit's count travels
-with the request, so nothing happens twice.
+with the request, so nothing happens twice. An article this process has seen open
+is not read again: the INSERT checks that it still is (comments.submission), and
+when it is not, Django answers.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from django.http.request import split_domain_port, validate_host
 from rest_framework.exceptions import APIException
 from rest_framework.utils import json as drf_json
 
-from comments import abuse, read_cache, submission
+from comments import abuse, moderation, read_cache, submission
 from comments.cache_store import Counter
 from comments.request_context import client_ip
 from comments.serializers import IDEMPOTENCY_KEY_HEADER, submitted_comment_data
@@ -192,10 +194,12 @@ class FastPathApp:
                 ip_address=ip,
                 user_agent=environ.get("HTTP_USER_AGENT", ""),
                 referrer=environ.get("HTTP_REFERER", ""),
+                trust_remembered_article=True,  # every refusal goes on to Django
             )
-        except (APIException, Http404):
+        except (APIException, Http404, moderation.ArticleUnverified):
             # Refused before anything was written (the flood mark only when it was
-            # there already): Django refuses it again, with its own answer.
+            # there already, or the remembered article no longer takes comments):
+            # Django refuses it again, with its own answer.
             return None
         except (OperationalError, InterfaceError) as exc:
             unavailable = database_unavailable("POST", environ["PATH_INFO"], exc)

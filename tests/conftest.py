@@ -60,3 +60,12 @@ def checks_sent_at_once(settings):
     """In-process tests see each check enqueued at commit, one task per comment;
     batching is proven by its own tests and runs in every server-process test."""
     settings.COMMENTS_DISPATCH_BATCH_MS = 0
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_articles():
+    """The fast path remembers open articles per process (comments.submission); a
+    rolled-back test's articles are not the next test's, though slugs repeat."""
+    from comments import submission
+
+    submission._open_articles.clear()

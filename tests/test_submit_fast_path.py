@@ -9,13 +9,15 @@ import uuid
 
 import pytest
 from django.core.signals import request_finished, request_started
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
-from comments import prepared, tokens
+from articles.models import Article
+from comments import moderation, prepared, tokens
 from comments.models import Comment, CommentEvent
 from comments_project import wsgi
 from comments_project.fastpath import FastPathApp
-from tests.factories import ArticleFactory, fresh_ip, submit_comment
+from tests.factories import ArticleFactory, fresh_ip, published_comment, submit_comment
 from tests.http_client import environ_for, refuse, wsgi_call
 
 pytestmark = pytest.mark.django_db
@@ -252,3 +254,83 @@ def test_the_fast_path_sends_the_request_signals_that_keep_connections_healthy()
         request_finished.disconnect(finished)
     assert status == "202 Accepted"
     assert sent == ["started", "finished"]
+
+
+def submit_in_front(article, n: int, **headers: str) -> tuple[str, dict, bytes]:
+    """A submit through the fast path; one handed on is answered by Django."""
+    app = FastPathApp(wsgi.django_application)
+    return wsgi_call(app, submit_environ(article, payload(n), **headers))
+
+
+def test_a_remembered_article_is_not_read_again_the_insert_checks_it():
+    article = ArticleFactory()
+    assert submit_in_front(article, 1)[0] == "202 Accepted"  # reads it, remembers it
+    with CaptureQueriesContext(connection) as queries:
+        status, _, body = submit_in_front(article, 2)
+    assert status == "202 Accepted"
+    (statement,) = [query["sql"] for query in queries.captured_queries]
+    assert statement.lstrip().startswith("WITH new AS (")
+    assert Comment.objects.get(pk=json.loads(body)["id"]).article == article
+
+
+@pytest.mark.parametrize(
+    ("change", "answer"),
+    [("closed", "403 Forbidden"), ("deleted", "404 Not Found"), ("slug moved", "202 Accepted")],
+)
+def test_a_remembered_article_that_changed_is_answered_as_it_is_now(change, answer):
+    article = ArticleFactory()
+    first = json.loads(submit_in_front(article, 1)[2])["id"]
+    taken_over = None
+    if change == "closed":
+        Article.objects.filter(pk=article.pk).update(comments_open=False)
+    elif change == "deleted":
+        Article.objects.filter(pk=article.pk).delete()
+    else:  # another article now answers to the slug; the first stays open
+        slug = article.slug
+        Article.objects.filter(pk=article.pk).update(slug=f"{slug}-old")
+        taken_over = ArticleFactory(slug=slug)
+    before = Comment.objects.count(), CommentEvent.objects.count()
+
+    status, _, body = submit_in_front(article, 2)
+
+    assert status == answer, body
+    if taken_over is None:
+        assert (Comment.objects.count(), CommentEvent.objects.count()) == before
+    else:
+        assert Comment.objects.get(pk=json.loads(body)["id"]).article == taken_over
+        assert Comment.objects.filter(article_id=article.pk).get().pk == first
+    assert submit_in_front(article, 3)[0] == answer  # the same again, not a stale memory
+
+
+def test_a_replay_on_a_remembered_article_closed_since_is_answered_as_django_answers():
+    article = ArticleFactory()
+    submit_in_front(article, 1, HTTP_IDEMPOTENCY_KEY="k1")
+    Article.objects.filter(pk=article.pk).update(comments_open=False)
+    retry = submit_in_front(article, 1, HTTP_IDEMPOTENCY_KEY="k1")
+    django = wsgi_call(
+        wsgi.django_application, submit_environ(article, payload(1), HTTP_IDEMPOTENCY_KEY="k1")
+    )
+    assert retry[0] == django[0] == "403 Forbidden"
+    assert retry[2] == django[2]
+    assert Comment.objects.count() == 1
+
+
+@pytest.mark.parametrize("path", ["one statement", "transaction"])
+def test_submit_on_trust_writes_nothing_for_an_article_no_longer_open(path):
+    article = ArticleFactory()
+    parent = None
+    if path == "transaction":  # a reply takes the transactional path
+        parent = published_comment(article)
+    Article.objects.filter(pk=article.pk).update(comments_open=False)
+    before = Comment.objects.count(), CommentEvent.objects.count()
+    trusted = Article(pk=article.pk, slug=article.slug, comments_open=True)
+    with pytest.raises(moderation.ArticleUnverified):
+        moderation.submit(
+            article=trusted,
+            author_name="Ada",
+            author_email="ada@example.org",
+            body="On trust.",
+            parent_id=parent.pk if parent else None,
+            article_verified=False,
+        )
+    assert (Comment.objects.count(), CommentEvent.objects.count()) == before

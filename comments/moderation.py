@@ -72,9 +72,9 @@ class IdempotencyKeyReused(ValueError):
 
 
 class ArticleUnverified(Exception):
-    """`submit` took the article on trust (`article_verified=False`) and it is no longer
-    open for comments, or the answer would be an earlier comment: nothing was written,
-    and the caller answers after looking the article up."""
+    """`submit` took the article on trust (`article_verified=False`), and it is gone, has
+    another slug now, or is closed for comments: nothing was written, and the caller
+    answers after looking the article up."""
 
 
 @dataclass(frozen=True)
@@ -264,8 +264,8 @@ def _insert_with_submitted_event(comment: Comment, article_verified: bool = True
     statement is atomic, and it saves the BEGIN, the second INSERT and the COMMIT
     round trips of `submit`'s general path (issue 7).
     The columns and values come from the models, as Django's own INSERT takes them.
-    With `article_verified=False` the statement inserts only if the article exists
-    and is open for comments; False: it did not insert.
+    With `article_verified=False` the statement inserts only if the article is still
+    there under the same slug and open for comments; False: it did not insert.
     """
     using = Comment.objects.db
     connection = connections[using]
